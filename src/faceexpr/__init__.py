@@ -1,0 +1,67 @@
+"""faceexpr: facial-expression states from face videos with unsupervised machine learning.
+
+Stages pass xarray objects (see :mod:`faceexpr.data`)::
+
+    import faceexpr as fe
+    pose = fe.io.load_pose("pose-3d.csv")
+    result = fe.Pipeline(n_states=9).run(pose)
+    result.save("out")
+"""
+
+from __future__ import annotations
+
+from faceexpr import data, io
+from faceexpr.data import make_features, make_pose, validate_features, validate_pose
+from faceexpr.errors import (
+    BackendNotFoundError,
+    FaceexprError,
+    FileFormatError,
+    InvalidFeaturesError,
+    InvalidPoseError,
+    MissingDependencyError,
+    NotFittedError,
+)
+from faceexpr.hookspecs import hookimpl
+from faceexpr.interfaces import PoseEstimator, StateModel, Triangulator
+from faceexpr.registry import (
+    backends,
+    get_plugin_manager,
+    pose_estimator,
+    register,
+    state_model,
+    triangulator,
+    unregister,
+)
+from faceexpr.schemes import FACE21, LandmarkScheme
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FACE21",
+    "BackendNotFoundError",
+    "FaceexprError",
+    "FileFormatError",
+    "InvalidFeaturesError",
+    "InvalidPoseError",
+    "LandmarkScheme",
+    "MissingDependencyError",
+    "NotFittedError",
+    "PoseEstimator",
+    "StateModel",
+    "Triangulator",
+    "__version__",
+    "backends",
+    "data",
+    "get_plugin_manager",
+    "hookimpl",
+    "io",
+    "make_features",
+    "make_pose",
+    "pose_estimator",
+    "register",
+    "state_model",
+    "triangulator",
+    "unregister",
+    "validate_features",
+    "validate_pose",
+]

@@ -1,0 +1,1 @@
+"""Built-in backends, one module per wrapped library (see :mod:`faceexpr.backends.builtin`)."""

@@ -1,0 +1,41 @@
+"""Exceptions raised by faceexpr.
+
+Every error a user can cause by giving bad input derives from :class:`FaceexprError`,
+so the command line can print it as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class FaceexprError(Exception):
+    """Base class of all errors faceexpr raises on purpose."""
+
+
+class InvalidPoseError(FaceexprError, ValueError):
+    """A pose Dataset does not follow the data contract (see :mod:`faceexpr.data`)."""
+
+
+class InvalidFeaturesError(FaceexprError, ValueError):
+    """A feature matrix is malformed (wrong dims, NaN where not allowed, unknown names)."""
+
+
+class FileFormatError(FaceexprError, ValueError):
+    """A file could not be read as the format it claims to be.
+
+    The message names the file and, where it applies, the column or line.
+    """
+
+
+class BackendNotFoundError(FaceexprError, KeyError):
+    """No backend of that name is registered for the stage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingDependencyError(FaceexprError, ImportError):
+    """A backend needs an optional dependency that is not installed."""
+
+
+class NotFittedError(FaceexprError, RuntimeError):
+    """A state model was used before :meth:`~faceexpr.interfaces.StateModel.fit`."""

@@ -1,0 +1,1 @@
+"""Readers and writers of pose files (filled in by the io modules)."""
