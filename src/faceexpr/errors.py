@@ -19,6 +19,10 @@ class InvalidFeaturesError(FaceexprError, ValueError):
     """A feature matrix is malformed (wrong dims, NaN where not allowed, unknown names)."""
 
 
+class InvalidStatesError(FaceexprError, ValueError):
+    """A state sequence is malformed (not 1D, non-integer, or labels out of range)."""
+
+
 class FileFormatError(FaceexprError, ValueError):
     """A file could not be read as the format it claims to be.
 

@@ -1,0 +1,603 @@
+"""Summaries of state sequences: frequencies, bouts, dwell times, transitions, comparisons.
+
+Every function that takes ``states`` accepts one state sequence (an
+:class:`xarray.DataArray` ``(time,)`` of int, see :mod:`faceexpr.data`) or a list of them,
+one per session. Sessions are analysed together: counts and frequencies are summed over
+sessions, while bouts and transitions never cross a session boundary.
+
+Frames labelled :data:`~faceexpr.data.NO_STATE` (``-1``) are ignored everywhere: they are
+not counted, they end a bout, and no transition is counted across them.
+
+Durations come in two columns: ``*_frames`` (always) and ``*_s`` / ``seconds`` (seconds,
+NaN when the frame rate is unknown). The frame rate is the ``fps`` argument or, when that
+is ``None``, ``states.attrs["fps"]``.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import xarray as xr
+
+from faceexpr.data import NO_STATE, get_fps, validate_pose
+from faceexpr.errors import InvalidStatesError
+
+StatesLike = xr.DataArray | Sequence[xr.DataArray]
+"""One state sequence ``(time,)`` or a list of them (one per session)."""
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = [
+    "InvalidStatesError",
+    "bouts",
+    "dwell_times",
+    "kinematics_by_state",
+    "match_states",
+    "relabel",
+    "state_agreement",
+    "state_frequencies",
+    "state_means",
+    "state_stds",
+    "summarize",
+    "transition_counts",
+    "transition_matrix",
+]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _sessions(states: StatesLike) -> list[xr.DataArray]:
+    """Return ``states`` as a list of sessions."""
+    if isinstance(states, xr.DataArray):
+        return [states]
+    out = list(states)
+    if not out:
+        raise InvalidStatesError("expected at least one state sequence, got an empty list")
+    for s in out:
+        if not isinstance(s, xr.DataArray):
+            raise InvalidStatesError(
+                f"expected xarray.DataArray state sequences, got {type(s).__name__}"
+            )
+    return out
+
+
+def _labels(states: xr.DataArray, n_states: int | None = None) -> IntArray:
+    """Return the labels of one session as an int64 array, checking them."""
+    if states.ndim != 1:
+        raise InvalidStatesError(f"states must be 1D (time,), got dims {states.dims}")
+    values = np.asarray(states.values)
+    if values.size and not np.issubdtype(values.dtype, np.integer):
+        if not np.issubdtype(values.dtype, np.floating) or not np.all(
+            values == np.round(values)
+        ):
+            raise InvalidStatesError(f"states must hold integer labels, got dtype {values.dtype}")
+    labels = values.astype(np.int64)
+    if labels.size and labels.min() < NO_STATE:
+        raise InvalidStatesError(
+            f"state labels must be >= {NO_STATE} ({NO_STATE} = no state), got {labels.min()}"
+        )
+    if n_states is not None and labels.size and labels.max() >= n_states:
+        raise InvalidStatesError(
+            f"state label {labels.max()} is out of range for n_states={n_states}"
+        )
+    return labels
+
+
+def _all_labels(states: StatesLike, n_states: int | None = None) -> list[IntArray]:
+    if n_states is not None and n_states < 1:
+        raise InvalidStatesError(f"n_states must be >= 1, got {n_states}")
+    return [_labels(s, n_states) for s in _sessions(states)]
+
+
+def _resolve_fps(states: StatesLike, fps: float | None) -> float | None:
+    """Return ``fps`` if given, else the frame rate stored on the state sequence(s)."""
+    if fps is not None:
+        if not (math.isfinite(fps) and fps > 0):
+            raise ValueError(f"fps must be a positive finite number, got {fps}")
+        return float(fps)
+    found = {f for f in (get_fps(s) for s in _sessions(states)) if f is not None}
+    if len(found) > 1:
+        raise InvalidStatesError(
+            f"sessions have different frame rates {sorted(found)}; pass fps explicitly"
+        )
+    return found.pop() if found else None
+
+
+def _runs(labels: IntArray) -> tuple[IntArray, IntArray, IntArray]:
+    """Run-length encode ``labels``: ``(starts, stops, values)`` of every run, -1 runs too."""
+    if labels.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    starts = np.flatnonzero(np.diff(labels) != 0) + 1
+    starts = np.concatenate([[0], starts]).astype(np.int64)
+    stops = np.concatenate([starts[1:], [labels.size]]).astype(np.int64)
+    return starts, stops, labels[starts]
+
+
+def _state_index(n_states: int) -> pd.Index:
+    return pd.Index(np.arange(n_states), name="state")
+
+
+# --------------------------------------------------------------------------- bouts
+
+
+def bouts(states: StatesLike, fps: float | None = None) -> pd.DataFrame:
+    """Return one row per bout (maximal run of one state within one session).
+
+    A frame without a state (``-1``) ends a bout and is not part of any.
+
+    Parameters
+    ----------
+    states
+        One state sequence or a list of them (one per session).
+    fps
+        Frame rate; defaults to ``states.attrs["fps"]``. Seconds are NaN when unknown.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``session`` (index of the session in the list, 0 for a single sequence),
+        ``state``, ``start_frame``, ``stop_frame`` (exclusive; positions along ``time``
+        within the session), ``n_frames``, ``start_s`` and ``seconds``, in time order.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> bouts(xr.DataArray([0, 0, 1, -1, 1], dims="time"), fps=2.0)[["state", "n_frames"]]
+       state  n_frames
+    0      0         2
+    1      1         1
+    2      1         1
+    """
+    rate = _resolve_fps(states, fps)
+    parts = []
+    for i, labels in enumerate(_all_labels(states)):
+        starts, stops, values = _runs(labels)
+        keep = values != NO_STATE
+        parts.append(
+            pd.DataFrame({
+                "session": np.full(int(keep.sum()), i, dtype=np.int64),
+                "state": values[keep],
+                "start_frame": starts[keep],
+                "stop_frame": stops[keep],
+            })
+        )
+    table = pd.concat(parts, ignore_index=True)
+    table["n_frames"] = table["stop_frame"] - table["start_frame"]
+    scale = 1.0 / rate if rate is not None else math.nan
+    table["start_s"] = table["start_frame"].astype(np.float64) * scale
+    table["seconds"] = table["n_frames"].astype(np.float64) * scale
+    return table
+
+
+# --------------------------------------------------------------------------- frequencies
+
+
+def state_frequencies(
+    states: StatesLike, n_states: int, fps: float | None = None
+) -> pd.DataFrame:
+    """Return how much time is spent in each state, and how often it is entered.
+
+    Parameters
+    ----------
+    states
+        One state sequence or a list of them (one per session).
+    n_states
+        Number of states ``K``; the table has one row per state ``0..K-1``.
+    fps
+        Frame rate; defaults to ``states.attrs["fps"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``state``, with columns ``n_frames`` (frames in the state, all
+        sessions), ``seconds`` (NaN without fps), ``relative`` (fraction of the frames that
+        have a state; NaN if none has), ``n_bouts`` and ``bouts_per_minute`` (bouts per
+        minute of frames that have a state; NaN without fps).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> state_frequencies(xr.DataArray([0, 0, 1, -1], dims="time"), 3)["relative"].tolist()
+    [0.6666666666666666, 0.3333333333333333, 0.0]
+    """
+    rate = _resolve_fps(states, fps)
+    labels = np.concatenate(_all_labels(states, n_states))
+    n_frames = np.bincount(labels[labels != NO_STATE], minlength=n_states).astype(np.int64)
+    total = int(n_frames.sum())
+    bout_table = bouts(states, fps=rate)
+    n_bouts = np.bincount(bout_table["state"].to_numpy(np.int64), minlength=n_states)
+    seconds = n_frames / rate if rate is not None else np.full(n_states, math.nan)
+    minutes = total / rate / 60.0 if rate is not None and total > 0 else math.nan
+    return pd.DataFrame(
+        {
+            "n_frames": n_frames,
+            "seconds": seconds,
+            "relative": n_frames / total if total > 0 else np.full(n_states, math.nan),
+            "n_bouts": n_bouts.astype(np.int64),
+            "bouts_per_minute": n_bouts / minutes,
+        },
+        index=_state_index(n_states),
+    )
+
+
+def dwell_times(states: StatesLike, n_states: int, fps: float | None = None) -> pd.DataFrame:
+    """Return bout-length statistics per state.
+
+    Parameters
+    ----------
+    states
+        One state sequence or a list of them (one per session).
+    n_states
+        Number of states ``K``; states without bouts get ``n_bouts`` 0 and NaN statistics.
+    fps
+        Frame rate; defaults to ``states.attrs["fps"]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``state``, with columns ``n_bouts``, ``mean_frames``,
+        ``median_frames``, ``max_frames``, ``mean_s`` and ``median_s`` (NaN without fps).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> dwell_times(xr.DataArray([0, 0, 1, 0], dims="time"), 2)["mean_frames"].tolist()
+    [1.5, 1.0]
+    """
+    rate = _resolve_fps(states, fps)
+    _all_labels(states, n_states)  # range check
+    table = bouts(states, fps=rate)
+    grouped = table.groupby("state")["n_frames"]
+    index = _state_index(n_states)
+    out = pd.DataFrame(
+        {
+            "n_bouts": grouped.size().reindex(index, fill_value=0).astype(np.int64),
+            "mean_frames": grouped.mean().reindex(index).astype(np.float64),
+            "median_frames": grouped.median().reindex(index).astype(np.float64),
+            "max_frames": grouped.max().reindex(index).astype(np.float64),
+        },
+        index=index,
+    )
+    scale = 1.0 / rate if rate is not None else math.nan
+    out["mean_s"] = out["mean_frames"] * scale
+    out["median_s"] = out["median_frames"] * scale
+    return out
+
+
+# --------------------------------------------------------------------------- transitions
+
+
+def transition_counts(states: StatesLike, n_states: int) -> xr.DataArray:
+    """Count every pair of consecutive frames ``(from_state, to_state)``, self-pairs included.
+
+    Pairs involving a frame without a state (``-1``) and pairs across sessions are not
+    counted. This is the statistic a Hidden Markov Model's transition matrix estimates.
+
+    Returns
+    -------
+    xarray.DataArray
+        int64, dims ``(from_state, to_state)``, both with coordinates ``0..K-1``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> transition_counts(xr.DataArray([0, 0, 1, -1, 1], dims="time"), 2).values.tolist()
+    [[1, 1], [0, 0]]
+    """
+    counts = np.zeros((n_states, n_states), dtype=np.int64)
+    for labels in _all_labels(states, n_states):
+        src, dst = labels[:-1], labels[1:]
+        ok = (src != NO_STATE) & (dst != NO_STATE)
+        np.add.at(counts, (src[ok], dst[ok]), 1)
+    coords = np.arange(n_states)
+    return xr.DataArray(
+        counts,
+        dims=("from_state", "to_state"),
+        coords={"from_state": coords, "to_state": coords},
+        name="transition_counts",
+    )
+
+
+def transition_matrix(states: StatesLike, n_states: int) -> xr.DataArray:
+    """Return the empirical transition probabilities (row-normalised transition counts).
+
+    Rows of states that are never followed by a state frame are NaN.
+
+    Returns
+    -------
+    xarray.DataArray
+        float, dims ``(from_state, to_state)``; each non-NaN row sums to 1.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> transition_matrix(xr.DataArray([0, 0, 1, 1], dims="time"), 2).values.tolist()
+    [[0.5, 0.5], [0.0, 1.0]]
+    """
+    counts = transition_counts(states, n_states)
+    totals = counts.sum("to_state")
+    probs = (counts / totals.where(totals > 0)).astype(np.float64)
+    probs.name = "transition_matrix"
+    return probs
+
+
+# --------------------------------------------------------------------------- per-state data
+
+
+def _paired(
+    data: xr.Dataset | Sequence[xr.Dataset], states: StatesLike, n_states: int
+) -> tuple[list[xr.Dataset], IntArray]:
+    """Pair datasets with state sessions; return them and the concatenated labels."""
+    datasets = [data] if isinstance(data, xr.Dataset) else list(data)
+    sessions = _sessions(states)
+    if len(datasets) != len(sessions):
+        raise InvalidStatesError(
+            f"got {len(datasets)} dataset(s) but {len(sessions)} state sequence(s)"
+        )
+    all_labels = _all_labels(sessions, n_states)
+    for i, (ds, labels) in enumerate(zip(datasets, all_labels, strict=True)):
+        if ds.sizes.get("time") != labels.size:
+            raise InvalidStatesError(
+                f"session {i}: the data has {ds.sizes.get('time')} frames but the states "
+                f"have {labels.size}"
+            )
+    return datasets, np.concatenate(all_labels)
+
+
+def _pose_by_state(
+    pose: xr.Dataset | Sequence[xr.Dataset], states: StatesLike, n_states: int, stat: str,
+    ddof: int = 0,
+) -> xr.DataArray:
+    poses, labels = _paired(pose, states, n_states)
+    for p in poses:
+        validate_pose(p, cameras=False)
+    first = poses[0]["position"]
+    position = np.concatenate(
+        [p["position"].transpose("time", "landmarks", "space").values for p in poses], axis=0
+    )
+    out = np.full((n_states, *position.shape[1:]), math.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
+        for k in range(n_states):
+            frames = position[labels == k]
+            if frames.shape[0] == 0:
+                continue
+            if stat == "mean":
+                out[k] = np.nanmean(frames, axis=0)
+            else:
+                out[k] = np.nanstd(frames, axis=0, ddof=ddof)
+    return xr.DataArray(
+        out,
+        dims=("states", "landmarks", "space"),
+        coords={
+            "states": np.arange(n_states),
+            "landmarks": first["landmarks"].values,
+            "space": first["space"].values,
+        },
+        name=f"state_{stat}",
+    )
+
+
+def state_means(
+    pose: xr.Dataset | Sequence[xr.Dataset], states: StatesLike, n_states: int
+) -> xr.DataArray:
+    """Return the mean landmark positions of each state (e.g. the typical face per state).
+
+    Parameters
+    ----------
+    pose
+        A single-view pose Dataset (usually egocentric), or a list of them paired with a
+        list of state sequences of the same lengths.
+    states
+        One state sequence or a list of them.
+    n_states
+        Number of states ``K``.
+
+    Returns
+    -------
+    xarray.DataArray
+        dims ``(states, landmarks, space)``: NaN-ignoring mean of ``position`` over the
+        frames of each state; NaN for states without frames.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from faceexpr.data import make_pose
+    >>> pose = make_pose(np.arange(8.0).reshape(4, 1, 2), ["nose"])
+    >>> state_means(pose, xr.DataArray([0, 0, 1, -1], dims="time"), 2).values[:, 0].tolist()
+    [[1.0, 2.0], [4.0, 5.0]]
+    """
+    return _pose_by_state(pose, states, n_states, "mean")
+
+
+def state_stds(
+    pose: xr.Dataset | Sequence[xr.Dataset], states: StatesLike, n_states: int, ddof: int = 0
+) -> xr.DataArray:
+    """Return the standard deviation of landmark positions within each state.
+
+    Like :func:`state_means` (same arguments and dims), with ``ddof`` the delta degrees of
+    freedom of :func:`numpy.nanstd`. NaN for states without frames.
+    """
+    return _pose_by_state(pose, states, n_states, "std", ddof=ddof)
+
+
+def kinematics_by_state(
+    kinematics: xr.Dataset | Sequence[xr.Dataset], states: StatesLike, n_states: int
+) -> pd.DataFrame:
+    """Return the mean, standard deviation and median of kinematic variables per state.
+
+    Parameters
+    ----------
+    kinematics
+        Dataset (or a list paired with a list of state sequences) whose data variables with
+        dims ``(time,)`` (e.g. ``head_speed``) or ``(time, space)`` (e.g. ``head_velocity``)
+        are summarised; variables with other dims are skipped.
+    states
+        One state sequence or a list of them.
+    n_states
+        Number of states ``K``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``state`` (``0..K-1``), with flat columns ``"{series}_{stat}"`` where
+        ``series`` is the variable name for ``(time,)`` variables and
+        ``"{variable}_{component}"`` (e.g. ``head_velocity_x``) for ``(time, space)`` ones,
+        and ``stat`` is ``mean``, ``std`` (sample, ``ddof=1``) or ``median``. NaN values
+        are ignored; statistics of states without frames are NaN.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> kin = xr.Dataset({"speed": ("time", [1.0, 3.0, 10.0])})
+    >>> kinematics_by_state(kin, xr.DataArray([0, 0, 1], dims="time"), 2)["speed_mean"].tolist()
+    [2.0, 10.0]
+    """
+    datasets, labels = _paired(kinematics, states, n_states)
+    columns: dict[str, FloatArray] = {}
+    for name, var in datasets[0].data_vars.items():
+        if var.dims == ("time",):
+            columns[str(name)] = np.concatenate(
+                [ds[name].values.astype(np.float64) for ds in datasets]
+            )
+        elif set(var.dims) == {"time", "space"} and var.ndim == 2:
+            values = np.concatenate(
+                [ds[name].transpose("time", "space").values.astype(np.float64)
+                 for ds in datasets]
+            )
+            comps = var["space"].values if "space" in var.coords else range(var.sizes["space"])
+            for j, comp in enumerate(comps):
+                columns[f"{name}_{comp}"] = values[:, j]
+    index = _state_index(n_states)
+    keep = labels != NO_STATE
+    kept = labels[keep]
+    out = pd.DataFrame(index=index)
+    for series, values in columns.items():
+        grouped = pd.Series(values[keep]).groupby(kept)
+        out[f"{series}_mean"] = grouped.mean().reindex(index).to_numpy(np.float64)
+        out[f"{series}_std"] = grouped.std().reindex(index).to_numpy(np.float64)
+        out[f"{series}_median"] = grouped.median().reindex(index).to_numpy(np.float64)
+    return out
+
+
+# --------------------------------------------------------------------------- comparisons
+
+
+def _pair_labels(a: StatesLike, b: StatesLike) -> tuple[IntArray, IntArray]:
+    """Concatenate two labelings of the same frames, keeping frames labelled in both."""
+    la, lb = np.concatenate(_all_labels(a)), np.concatenate(_all_labels(b))
+    if la.size != lb.size:
+        raise InvalidStatesError(f"the labelings have {la.size} and {lb.size} frames")
+    both = (la != NO_STATE) & (lb != NO_STATE)
+    return la[both], lb[both]
+
+
+def state_agreement(a: StatesLike, b: StatesLike) -> float:
+    """Return the adjusted Rand index of two labelings of the same frames.
+
+    Only frames with a state in both are compared. 1.0 means identical up to a renaming
+    of the states, about 0 means chance agreement; NaN when no frame is labelled in both.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> state_agreement(xr.DataArray([0, 0, 1, 1], dims="time"),
+    ...                 xr.DataArray([1, 1, 0, 0], dims="time"))
+    1.0
+    """
+    from sklearn.metrics import adjusted_rand_score
+
+    la, lb = _pair_labels(a, b)
+    if la.size == 0:
+        return math.nan
+    return float(adjusted_rand_score(la, lb))
+
+
+def match_states(reference: StatesLike, other: StatesLike, n_states: int) -> IntArray:
+    """Find the renaming of ``other``'s states that best agrees with ``reference``.
+
+    Maximises the number of frames on which the labelings agree (Hungarian assignment on
+    the co-occurrence matrix), using frames labelled in both.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 of length ``n_states``, a permutation with
+        ``mapping[other_label] = reference_label``; apply it with :func:`relabel`.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> match_states(xr.DataArray([0, 0, 1, 2], dims="time"),
+    ...              xr.DataArray([2, 2, 0, 1], dims="time"), 3).tolist()
+    [1, 2, 0]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    _all_labels(reference, n_states)
+    _all_labels(other, n_states)
+    ref, oth = _pair_labels(reference, other)
+    confusion = np.zeros((n_states, n_states), dtype=np.int64)
+    np.add.at(confusion, (oth, ref), 1)
+    rows, cols = linear_sum_assignment(confusion, maximize=True)
+    mapping = np.empty(n_states, dtype=np.int64)
+    mapping[rows] = cols
+    return mapping
+
+
+def relabel(states: xr.DataArray, mapping: npt.ArrayLike) -> xr.DataArray:
+    """Return ``states`` with each label ``k`` replaced by ``mapping[k]``; -1 stays -1.
+
+    Coordinates, name and attributes are kept.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> relabel(xr.DataArray([0, 1, -1], dims="time"), [1, 0]).values.tolist()
+    [1, 0, -1]
+    """
+    table = np.asarray(mapping, dtype=np.int64)
+    labels = _labels(states, table.size)
+    out = np.where(labels == NO_STATE, NO_STATE, table[np.maximum(labels, 0)])
+    return states.copy(data=out)
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def summarize(
+    states: StatesLike, n_states: int, fps: float | None = None
+) -> dict[str, pd.DataFrame | xr.DataArray]:
+    """Return the usual state-sequence summaries in one dictionary.
+
+    Returns
+    -------
+    dict
+        ``"frequencies"`` (:func:`state_frequencies`), ``"dwell_times"``
+        (:func:`dwell_times`), ``"bouts"`` (:func:`bouts`), ``"transition_counts"``
+        (:func:`transition_counts`) and ``"transition_matrix"`` (:func:`transition_matrix`).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> sorted(summarize(xr.DataArray([0, 1, 1], dims="time"), 2))
+    ['bouts', 'dwell_times', 'frequencies', 'transition_counts', 'transition_matrix']
+    """
+    rate = _resolve_fps(states, fps)
+    out: dict[str, Any] = {
+        "frequencies": state_frequencies(states, n_states, fps=rate),
+        "dwell_times": dwell_times(states, n_states, fps=rate),
+        "bouts": bouts(states, fps=rate),
+        "transition_counts": transition_counts(states, n_states),
+        "transition_matrix": transition_matrix(states, n_states),
+    }
+    return out

@@ -1,0 +1,178 @@
+"""From egocentric poses to the feature matrix a state model is fitted on.
+
+Features are an ``xarray.DataArray`` ``(time, features)`` with names such as
+``"lefteye1_x"`` or ``"head_speed"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import xarray as xr
+from scipy.signal import savgol_filter
+from sklearn.decomposition import PCA
+
+from faceexpr.data import get_fps, make_features, validate_features, validate_pose
+from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
+from faceexpr.preprocess import apply_by_segments
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _derivative(values: FloatArray, dt: float, order: int, window: int,
+                polyorder: int) -> FloatArray:
+    def func(x: FloatArray) -> FloatArray:
+        return np.asarray(savgol_filter(x, window, polyorder, deriv=order, delta=dt,
+                                        mode="interp"))
+    return apply_by_segments(values, func, window)
+
+
+def head_kinematics(pose: xr.Dataset, window: int = 7, polyorder: int = 2) -> xr.Dataset:
+    """Head position, velocity, acceleration and speed (and angular speed when known).
+
+    Derivatives are Savitzky–Golay derivatives (``scipy.signal.savgol_filter``), computed
+    gap by gap, in units per second when the pose has ``fps`` (else per frame).
+
+    Parameters
+    ----------
+    pose
+        An egocentric pose from :func:`faceexpr.preprocess.egocentric` (it holds
+        ``head_position`` and, when aligned, ``head_angles``).
+    window, polyorder
+        Savitzky–Golay window (odd, frames) and polynomial order.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``head_position``, ``head_velocity``, ``head_acceleration`` ``(time, space)``,
+        ``head_speed`` ``(time,)``; with angles also ``head_angles`` and
+        ``head_angular_speed`` (degrees per unit time).
+    """
+    validate_pose(pose)
+    if "head_position" not in pose:
+        raise InvalidPoseError(
+            "pose has no 'head_position': run faceexpr.preprocess.egocentric() first")
+    fps = get_fps(pose)
+    dt = 1.0 / fps if fps else 1.0
+    head = np.asarray(pose["head_position"].values, dtype=np.float64)
+    vel = _derivative(head, dt, 1, window, polyorder)
+    acc = _derivative(head, dt, 2, window, max(polyorder, 2))
+    out = xr.Dataset(
+        {
+            "head_position": (("time", "space"), head),
+            "head_velocity": (("time", "space"), vel),
+            "head_acceleration": (("time", "space"), acc),
+            "head_speed": (("time",), np.linalg.norm(vel, axis=1)),
+        },
+        coords={"time": pose["time"].values, "frame": ("time", pose["frame"].values),
+                "space": pose["space"].values},
+        attrs={"fps": fps if fps else np.nan,
+               "time_unit": "s" if fps else "frame", "units": pose.attrs.get("units", "")},
+    )
+    if "head_angles" in pose:
+        ang = np.unwrap(np.radians(pose["head_angles"].values), axis=0)
+        ang_vel = np.degrees(_derivative(ang, dt, 1, window, polyorder))
+        out["head_angles"] = pose["head_angles"]
+        out["head_angular_speed"] = (("time",), np.linalg.norm(ang_vel, axis=1))
+    return out
+
+
+def feature_matrix(
+    pose: xr.Dataset,
+    landmarks: Sequence[str] | None = None,
+    kinematics: xr.Dataset | None = None,
+    kinematic_features: Sequence[str] = ("head_speed",),
+    drop_constant: bool = True,
+) -> xr.DataArray:
+    """Flatten landmark coordinates (and optional kinematics) into ``(time, features)``.
+
+    Parameters
+    ----------
+    pose
+        Single-view pose, usually egocentric.
+    landmarks
+        Landmarks to use (default: all).
+    kinematics
+        Output of :func:`head_kinematics` to append columns from.
+    kinematic_features
+        Scalar variables of ``kinematics`` to append (e.g. ``"head_speed"``).
+    drop_constant
+        Drop columns that never vary (e.g. the egocentric reference, always 0).
+    """
+    validate_pose(pose, cameras=False, landmarks=landmarks or ())
+    sel = pose["position"] if landmarks is None else pose["position"].sel(
+        landmarks=list(landmarks))
+    t, n_lm, d = sel.shape
+    values = np.asarray(sel.values, dtype=np.float64).reshape(t, n_lm * d)
+    names = [f"{lm}_{ax}" for lm in sel["landmarks"].values for ax in sel["space"].values]
+    if kinematics is not None:
+        for var in kinematic_features:
+            if var not in kinematics or kinematics[var].dims != ("time",):
+                raise InvalidFeaturesError(
+                    f"kinematics have no scalar variable '{var}' "
+                    f"(have: {sorted(map(str, kinematics.data_vars))})")
+            values = np.column_stack([values, kinematics[var].values])
+            names.append(var)
+    if drop_constant:
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+        keep = np.isfinite(spread) & (spread > 1e-9)
+        values, names = values[:, keep], [n for n, k in zip(names, keep) if k]
+    feats = make_features(values, names, time=pose["time"].values)
+    feats.attrs["fps"] = pose.attrs.get("fps", np.nan)
+    return feats
+
+
+class Standardizer:
+    """Z-score features with statistics pooled over all sequences (ignoring NaN)."""
+
+    def fit(self, features: Sequence[xr.DataArray]) -> Standardizer:
+        """Learn column means and standard deviations."""
+        stacked = np.concatenate([validate_features(f).values for f in features])
+        self.names_ = [str(n) for n in features[0]["features"].values]
+        self.mean_ = np.nanmean(stacked, axis=0)
+        std = np.nanstd(stacked, axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)  # a constant column stays 0, not NaN
+        return self
+
+    def transform(self, features: xr.DataArray) -> xr.DataArray:
+        """Return ``(features - mean) / std``."""
+        out = features.copy(data=(features.values - self.mean_) / self.scale_)
+        out.attrs["standardized"] = 1
+        return out
+
+
+def standardize(features: Sequence[xr.DataArray]) -> list[xr.DataArray]:
+    """Z-score a list of feature matrices with pooled statistics."""
+    scaler = Standardizer().fit(features)
+    return [scaler.transform(f) for f in features]
+
+
+def reduce_pca(
+    features: Sequence[xr.DataArray], n_components: int | float, random_state: int | None = 0
+) -> tuple[list[xr.DataArray], PCA]:
+    """Project feature matrices on their principal components (``sklearn`` PCA).
+
+    ``n_components`` is a number of components, or a fraction of variance to keep. PCA is
+    fitted on the finite rows of all sequences together; rows with NaN stay NaN.
+    """
+    stacked = np.concatenate([validate_features(f).values for f in features])
+    finite = np.isfinite(stacked).all(1)
+    if finite.sum() < 2:
+        raise InvalidFeaturesError("PCA needs at least 2 frames with all features finite")
+    pca = PCA(n_components=n_components, random_state=random_state).fit(stacked[finite])
+    out = []
+    for f in features:
+        x = np.asarray(f.values, dtype=np.float64)
+        ok = np.isfinite(x).all(1)
+        proj = np.full((len(x), pca.n_components_), np.nan)
+        if ok.any():
+            proj[ok] = pca.transform(x[ok])
+        names = [f"pc{i + 1}" for i in range(pca.n_components_)]
+        da = make_features(proj, names, time=f["time"].values)
+        da.attrs = dict(f.attrs)
+        out.append(da)
+    return out, pca
+

@@ -1,0 +1,279 @@
+"""Cleaning poses and removing head movement.
+
+Every function takes a pose Dataset (2D or 3D, see :mod:`faceexpr.data`), returns a new
+one and records itself in ``attrs["faceexpr_history"]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import xarray as xr
+from scipy.ndimage import median_filter
+from scipy.signal import savgol_filter
+from scipy.spatial.transform import Rotation
+
+from faceexpr.data import validate_pose, with_history
+from faceexpr.errors import InvalidPoseError
+from faceexpr.interfaces import finite_segments
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def mask_low_confidence(pose: xr.Dataset, threshold: float = 0.5) -> xr.Dataset:
+    """Set positions (and confidences) whose confidence is below ``threshold`` to NaN.
+
+    Examples
+    --------
+    >>> from faceexpr.data import make_pose
+    >>> ds = make_pose(np.ones((3, 1, 2)), ["nose1"], confidence=[[0.9], [0.1], [0.8]])
+    >>> mask_low_confidence(ds, 0.5).position.values[:, 0, 0]
+    array([ 1., nan,  1.])
+    """
+    validate_pose(pose)
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    keep = pose["confidence"] >= threshold  # NaN confidence compares False: dropped too
+    out = pose.copy()
+    out["position"] = pose["position"].where(keep)
+    out["confidence"] = pose["confidence"].where(keep)
+    return with_history(out, "mask_low_confidence", threshold=threshold,
+                        masked_fraction=float(1.0 - keep.mean()))
+
+
+def interpolate_gaps(pose: xr.Dataset, max_gap: int | None = 5) -> xr.Dataset:
+    """Linearly interpolate runs of at most ``max_gap`` missing frames (None: any length).
+
+    Longer gaps and missing values at the start or end stay NaN.
+    """
+    validate_pose(pose)
+    if max_gap is not None and max_gap < 1:
+        raise ValueError(f"max_gap must be >= 1 frame or None, got {max_gap}")
+    frames = pose["frame"].values.astype(np.float64)
+    flat = np.asarray(pose["position"].values, dtype=np.float64).reshape(len(frames), -1)
+    filled = flat.copy()
+    for j in range(flat.shape[1]):
+        col = flat[:, j]
+        ok = np.isfinite(col)
+        if ok.sum() < 2 or ok.all():
+            continue
+        inside = np.arange(len(col)) > np.argmax(ok)
+        inside &= np.arange(len(col)) < len(col) - 1 - np.argmax(ok[::-1])
+        fill = ~ok & inside
+        if max_gap is not None:
+            fill &= _run_lengths(~ok) <= max_gap
+        # interpolate on frame numbers so a gap is measured in frames whatever the time unit
+        filled[fill, j] = np.interp(frames[fill], frames[ok], col[ok])
+    out = pose.copy()
+    out["position"] = pose["position"].copy(data=filled.reshape(pose["position"].shape))
+    return with_history(out, "interpolate_gaps", max_gap=max_gap)
+
+
+def _run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """For each True element, the length of the run of True it belongs to (0 elsewhere)."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = np.zeros(len(mask), dtype=np.int64)
+    for a, b in zip(starts, stops):
+        out[a:b] = b - a
+    return out
+
+
+def apply_by_segments(
+    values: FloatArray, func: Callable[[FloatArray], FloatArray], min_length: int
+) -> FloatArray:
+    """Apply ``func`` along axis 0 to every finite run of every column of ``values``.
+
+    NaN stays NaN and never spreads into the filtered neighbours; runs shorter than
+    ``min_length`` are left as they are.
+    """
+    flat = values.reshape(values.shape[0], -1)
+    out = flat.copy()
+    for j in range(flat.shape[1]):
+        for a, b in finite_segments(flat[:, j : j + 1]):
+            if b - a >= min_length:
+                out[a:b, j] = func(flat[a:b, j])
+    return out.reshape(values.shape)
+
+
+def smooth(
+    pose: xr.Dataset,
+    method: Literal["median", "savgol"] = "median",
+    window: int = 5,
+    polyorder: int = 2,
+) -> xr.Dataset:
+    """Smooth landmark trajectories over time, gap by gap.
+
+    Parameters
+    ----------
+    method
+        ``"median"`` (``scipy.ndimage.median_filter``, robust to single-frame jumps) or
+        ``"savgol"`` (``scipy.signal.savgol_filter``, keeps peaks).
+    window
+        Window length in frames (odd).
+    polyorder
+        Polynomial order of the Savitzky–Golay filter.
+    """
+    validate_pose(pose)
+    if window < 3 or window % 2 == 0:
+        raise ValueError(f"window must be an odd number >= 3, got {window}")
+    func: Callable[[FloatArray], FloatArray]
+    if method == "median":
+        def func(x: FloatArray) -> FloatArray:
+            return np.asarray(median_filter(x, size=window, mode="nearest"))
+    elif method == "savgol":
+        if polyorder >= window:
+            raise ValueError(f"polyorder ({polyorder}) must be less than window ({window})")
+
+        def func(x: FloatArray) -> FloatArray:
+            return np.asarray(savgol_filter(x, window, polyorder, mode="interp"))
+    else:
+        raise ValueError(f"method must be 'median' or 'savgol', got {method!r}")
+    out = pose.copy()
+    out["position"] = pose["position"].copy(
+        data=apply_by_segments(pose["position"].values, func, window))
+    return with_history(out, "smooth", method=method, window=window, polyorder=polyorder)
+
+
+def kabsch_rotations(
+    source: FloatArray, target: FloatArray, min_points: int | None = None
+) -> FloatArray:
+    """Best rotations (no reflection) taking centred ``source`` frames onto ``target``.
+
+    Parameters
+    ----------
+    source
+        ``(T, L, d)`` points per frame, NaN where missing.
+    target
+        ``(L, d)`` template.
+    min_points
+        Frames with fewer valid points get a NaN rotation (default: ``d``).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(T, d, d)`` rotations ``R`` with ``R @ (p - centroid) ≈ (q - centroid')``.
+    """
+    d = source.shape[-1]
+    valid = np.isfinite(source).all(-1) & np.isfinite(target).all(-1)[None]
+    w = valid.astype(np.float64)[..., None]
+    n = w.sum(axis=1)  # (T, 1)
+    src = np.where(valid[..., None], source, 0.0)
+    tgt = np.where(valid[..., None], np.broadcast_to(target, source.shape), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        src_c = src - (src.sum(1) / n)[:, None, :]
+        tgt_c = tgt - (tgt.sum(1) / n)[:, None, :]
+    cov = np.einsum("tli,tlj->tij", tgt_c * w, src_c * w)  # (T, d, d)
+    ok = (n[:, 0] >= (min_points or d)) & np.isfinite(cov).all((1, 2))
+    rot = np.full(cov.shape, np.nan)
+    if ok.any():
+        u, _, vt = np.linalg.svd(cov[ok])
+        sign = np.sign(np.linalg.det(u @ vt))
+        fix = np.ones((len(sign), d))
+        fix[:, -1] = sign  # flip the weakest axis instead of reflecting
+        rot[ok] = (u * fix[:, None, :]) @ vt
+    return rot
+
+
+def _rms_size(points: FloatArray) -> FloatArray:
+    """Root-mean-square distance of each frame's points ``(T, L, d)`` from their centroid."""
+    centred = points - np.nanmean(points, axis=1, keepdims=True)
+    return np.asarray(np.sqrt(np.nanmean(np.sum(centred**2, axis=-1), axis=1)))
+
+
+def egocentric(
+    pose: xr.Dataset,
+    reference: str = "nose1",
+    *,
+    align: bool = True,
+    align_landmarks: Sequence[str] | None = None,
+    template: xr.DataArray | None = None,
+    n_iter: int = 3,
+    scale: bool | None = None,
+) -> xr.Dataset:
+    """Express landmarks relative to the head: subtract a reference, remove rotation.
+
+    Parameters
+    ----------
+    pose
+        Single-view 2D or 3D pose.
+    reference
+        Landmark that moves with the head only; it becomes the origin.
+    align
+        Also remove head rotation by a per-frame Kabsch (Procrustes) fit to a template
+        face. In 2D only in-plane rotation (roll) can be removed.
+    align_landmarks
+        Landmarks used to estimate the rotation (default: all). Choose rigid ones
+        (eye corners, ears, nose bridge) when expressions are large.
+    template
+        Face ``(landmarks, space)`` to align to; by default it is estimated from the
+        data (mean aligned face, refined ``n_iter`` times).
+    scale
+        Also remove the face's apparent size (distance to the camera), making the
+        alignment a similarity transform. ``None`` (default): in 2D only, where moving
+        towards the camera changes the size; 3D data are metric.
+
+    Returns
+    -------
+    xarray.Dataset
+        Egocentric ``position``, plus ``head_position`` ``(time, space)`` (the reference
+        landmark), and with ``align`` ``head_rotation`` ``(time, rot_row, rot_col)`` and
+        ``head_angles`` ``(time, angle)`` in degrees (yaw/pitch/roll in 3D, roll in 2D)
+        and with ``scale`` ``head_scale`` ``(time,)`` (size relative to the template).
+    """
+    validate_pose(pose, cameras=False, landmarks=[reference, *(align_landmarks or [])])
+    names = [str(n) for n in pose["landmarks"].values]
+    pos = np.asarray(pose["position"].values, dtype=np.float64)
+    head = pos[:, names.index(reference), :]
+    rel = pos - head[:, None, :]
+    d = pos.shape[-1]
+    out = pose.copy()
+    out["head_position"] = (("time", "space"), head)
+    params: dict[str, object] = {"reference": reference, "align": align}
+    if align:
+        idx = [names.index(n) for n in align_landmarks] if align_landmarks else list(
+            range(len(names)))
+        if len(idx) < d:
+            raise InvalidPoseError(f"need at least {d} align_landmarks in {d}D, got {len(idx)}")
+        sub = rel[:, idx, :]
+        if template is not None:
+            tmpl = np.asarray(template.sel(landmarks=[names[i] for i in idx]).values, float)
+        else:
+            tmpl = np.nanmedian(sub, axis=0)
+        rot = kabsch_rotations(sub, tmpl)
+        for _ in range(n_iter if template is None else 0):
+            tmpl = np.nanmean(np.einsum("tij,tlj->tli", rot, sub), axis=0)
+            rot = kabsch_rotations(sub, tmpl)
+        if not np.isfinite(rot).any():
+            raise InvalidPoseError(
+                f"head rotation could not be estimated on any frame: fewer than {d} of "
+                f"the align landmarks are visible in every frame")
+        rel = np.einsum("tij,tlj->tli", rot, rel)
+        if scale if scale is not None else d == 2:
+            size = _rms_size(np.einsum("tij,tlj->tli", rot, sub))
+            factor = _rms_size(tmpl[None])[0] / size
+            rel = rel * factor[:, None, None]
+            out["head_scale"] = (("time",), 1.0 / factor)
+            params["scale"] = True
+        out.coords["rot_row"] = list(pose["space"].values)
+        out.coords["rot_col"] = list(pose["space"].values)
+        out["head_rotation"] = (("time", "rot_row", "rot_col"), rot)
+        if d == 3:
+            good = np.isfinite(rot).all((1, 2))
+            angles = np.full((len(rot), 3), np.nan)
+            # rot maps head to template; the head's own rotation is its inverse
+            angles[good] = Rotation.from_matrix(
+                np.transpose(rot[good], (0, 2, 1))).as_euler("yxz", degrees=True)
+            out["head_angles"] = (("time", "angle"), angles)
+            out.coords["angle"] = ["yaw", "pitch", "roll"]
+        else:
+            roll = np.degrees(np.arctan2(-rot[:, 1, 0], rot[:, 0, 0]))
+            out["head_angles"] = (("time", "angle"), roll[:, None])
+            out.coords["angle"] = ["roll"]
+        params["align_landmarks"] = list(align_landmarks) if align_landmarks else "all"
+    out["position"] = pose["position"].copy(data=rel)
+    out.attrs["egocentric_reference"] = reference
+    return with_history(out, "egocentric", **params)
