@@ -10,7 +10,7 @@ Stages pass xarray objects (see :mod:`faceexpr.data`)::
 
 from __future__ import annotations
 
-from faceexpr import data, io
+from faceexpr import analysis, data, features, io, preprocess, synthetic
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (
     BackendNotFoundError,
@@ -23,6 +23,7 @@ from faceexpr.errors import (
 )
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseEstimator, StateModel, Triangulator
+from faceexpr.pipeline import Pipeline, Result
 from faceexpr.registry import (
     backends,
     get_plugin_manager,
@@ -46,20 +47,26 @@ __all__ = [
     "LandmarkScheme",
     "MissingDependencyError",
     "NotFittedError",
+    "Pipeline",
     "PoseEstimator",
+    "Result",
     "StateModel",
     "Triangulator",
     "__version__",
+    "analysis",
     "backends",
     "data",
+    "features",
     "get_plugin_manager",
     "hookimpl",
     "io",
     "make_features",
     "make_pose",
     "pose_estimator",
+    "preprocess",
     "register",
     "state_model",
+    "synthetic",
     "triangulator",
     "unregister",
     "validate_features",

@@ -153,7 +153,7 @@ class StateModel(Backend):
         k, d = self.means_.shape
         cov_type = str(self.options.get("covariance_type", "full"))
         n_cov = d * (d + 1) // 2 if cov_type == "full" else d
-        return (k - 1) + k * (k - 1) + k * d + k * n_cov
+        return int((k - 1) + k * (k - 1) + k * d + k * n_cov)
 
     # -- public API ---------------------------------------------------------------------
     def fit(self, features: xr.DataArray | Sequence[xr.DataArray]) -> StateModel:

@@ -57,7 +57,7 @@ def interpolate_gaps(pose: xr.Dataset, max_gap: int | None = 5) -> xr.Dataset:
     filled = flat.copy()
     for j in range(flat.shape[1]):
         col = flat[:, j]
-        ok = np.isfinite(col)
+        ok: npt.NDArray[np.bool_] = np.isfinite(col)
         if ok.sum() < 2 or ok.all():
             continue
         inside = np.arange(len(col)) > np.argmax(ok)
@@ -158,7 +158,7 @@ def kabsch_rotations(
         ``(T, d, d)`` rotations ``R`` with ``R @ (p - centroid) ≈ (q - centroid')``.
     """
     d = source.shape[-1]
-    valid = np.isfinite(source).all(-1) & np.isfinite(target).all(-1)[None]
+    valid = np.isfinite(source).all(-1) & np.asarray(np.isfinite(target).all(-1))[None]
     w = valid.astype(np.float64)[..., None]
     n = w.sum(axis=1)  # (T, 1)
     src = np.where(valid[..., None], source, 0.0)

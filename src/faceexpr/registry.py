@@ -83,17 +83,17 @@ def _get(stage: str, name: str, base: type[B]) -> type[B]:
 
 def pose_estimator_class(name: str) -> type[PoseEstimator]:
     """Return the PoseEstimator class registered as ``name``."""
-    return _get("pose_estimator", name, PoseEstimator)
+    return _get("pose_estimator", name, PoseEstimator)  # type: ignore[type-abstract]
 
 
 def triangulator_class(name: str) -> type[Triangulator]:
     """Return the Triangulator class registered as ``name``."""
-    return _get("triangulator", name, Triangulator)
+    return _get("triangulator", name, Triangulator)  # type: ignore[type-abstract]
 
 
 def state_model_class(name: str) -> type[StateModel]:
     """Return the StateModel class registered as ``name``."""
-    return _get("state_model", name, StateModel)
+    return _get("state_model", name, StateModel)  # type: ignore[type-abstract]
 
 
 def pose_estimator(name: str, **options: Any) -> PoseEstimator:

@@ -7,6 +7,7 @@ each a list of landmark names joined in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class LandmarkScheme:
 
     def edges(self) -> list[tuple[str, str]]:
         """Return the skeleton as a list of landmark pairs."""
-        return [(a, b) for chain in self.skeleton for a, b in zip(chain[:-1], chain[1:])]
+        return [pair for chain in self.skeleton for pair in pairwise(chain)]
 
 
 FACE21 = LandmarkScheme(

@@ -164,6 +164,20 @@ class SyntheticFace:
         out.attrs = dict(self.pose2d.attrs)
         return with_history(out, "synthetic.view", camera=cam)
 
+    def write_anipose_csv(self, path: PathLike) -> Path:
+        """Write the 3D pose as an Anipose ``pose-3d`` ``.csv``."""
+        from faceexpr.io import to_anipose_csv
+
+        to_anipose_csv(self.pose3d, path)
+        return Path(path)
+
+    def write_dlc(self, path: PathLike, camera: str | int = 0) -> Path:
+        """Write one camera's 2D pose as a DeepLabCut ``.h5`` (or ``.csv`` by suffix)."""
+        from faceexpr.io import to_dlc_file
+
+        to_dlc_file(self.view(camera), path)
+        return Path(path)
+
     def write_calibration(self, path: PathLike) -> Path:
         """Write the cameras as an Anipose ``calibration.toml``."""
         return write_calibration_toml(self.cameras, path)
@@ -291,12 +305,13 @@ def simulate(
     pos3d[lost] = np.nan
     conf3d = np.where(lost, np.nan, 1.0)
 
-    state_da = xr.DataArray(states, dims=("time",),
-                            coords=time_coords(n_frames, fps), name="state",
-                            attrs={"fps": fps, "expressions": list(EXPRESSION_NAMES[:n_expressions])})
+    state_da = xr.DataArray(
+        states, dims=("time",), coords=time_coords(n_frames, fps), name="state",
+        attrs={"fps": fps, "expressions": list(EXPRESSION_NAMES[:n_expressions])})
     params = {"n_frames": n_frames, "n_expressions": n_expressions, "seed": seed}
-    pose3d = with_history(make_pose(pos3d, names, conf3d, fps=fps, source_software="faceexpr.synthetic",
-                                    units="mm"), "synthetic.simulate", **params)
+    pose3d = with_history(
+        make_pose(pos3d, names, conf3d, fps=fps, source_software="faceexpr.synthetic",
+                  units="mm"), "synthetic.simulate", **params)
 
     cams = ring_cameras(n_cameras) if n_cameras else []
     pose2d = None

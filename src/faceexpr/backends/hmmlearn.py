@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from typing import Any, ClassVar, Literal
 
@@ -9,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceexpr.interfaces import FloatArray, StateModel
+
+_LOG = logging.getLogger("hmmlearn.base")
 
 
 class HmmlearnStateModel(StateModel):
@@ -105,9 +108,14 @@ class HmmlearnStateModel(StateModel):
             seed = None if self.random_state is None else int(self.random_state) + i
             hmm = self._initial_hmm(x, seed)
             with warnings.catch_warnings():
-                # hmmlearn warns when the log-likelihood dips by rounding error; not useful here
+                # hmmlearn reports log-likelihood dips of rounding size; not useful here
                 warnings.simplefilter("ignore", RuntimeWarning)
-                hmm.fit(x, lengths)
+                level = _LOG.level
+                _LOG.setLevel(logging.ERROR)
+                try:
+                    hmm.fit(x, lengths)
+                finally:
+                    _LOG.setLevel(level)
                 ll = float(hmm.score(x, lengths))
             if np.isfinite(ll) and ll > best_ll:
                 best, best_ll = hmm, ll

@@ -1,0 +1,158 @@
+"""The ``faceexpr`` command: ``analyze``, ``demo`` and ``backends``.
+
+Errors in the input print one line (``faceexpr: error: ...``) and exit with status 1;
+wrong usage exits with status 2 (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceexpr.errors import FaceexprError
+
+
+def _options(pairs: Sequence[str]) -> dict[str, Any]:
+    """Parse ``key=value`` pairs; values are read as JSON when they can be."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FaceexprError(f"option {pair!r} is not of the form key=value")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="faceexpr", description="Facial-expression states from face landmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    an = sub.add_parser("analyze", help="find expression states in pose files")
+    an.add_argument("files", nargs="+", type=Path,
+                    help="DeepLabCut .h5/.csv, Anipose pose-3d .csv or faceexpr .nc files; "
+                         "several files are fitted as one model")
+    an.add_argument("--n-states", type=int, default=9, help="number of states (default 9)")
+    an.add_argument("--model", default="hmmlearn", help="state model backend")
+    an.add_argument("--covariance", choices=["full", "diag"], default="full")
+    an.add_argument("--n-init", type=int, default=3, help="restarts, best kept (default 3)")
+    an.add_argument("--reference", default="nose1", help="egocentric reference landmark")
+    an.add_argument("--no-align", action="store_true", help="do not remove head rotation")
+    an.add_argument("--confidence", type=float, default=0.5,
+                    help="confidence threshold below which points are missing")
+    an.add_argument("--max-gap", type=int, default=10, help="longest gap filled (frames)")
+    an.add_argument("--smooth", choices=["median", "savgol"], default=None)
+    an.add_argument("--pca", type=float, default=10,
+                    help="principal components to model (0: off; <1: variance fraction)")
+    an.add_argument("--fps", type=float, default=None, help="frame rate, if the files lack it")
+    an.add_argument("--seed", type=int, default=0)
+    an.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra state-model option (repeatable)")
+    an.add_argument("--out", type=Path, default=Path("faceexpr-out"), help="output folder")
+    an.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    an.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    demo = sub.add_parser("demo", help="run the pipeline on synthetic faces with known states")
+    demo.add_argument("--frames", type=int, default=3000)
+    demo.add_argument("--n-states", type=int, default=5)
+    demo.add_argument("--dims", type=int, nargs="+", choices=[2, 3], default=[2, 3])
+    demo.add_argument("--seed", type=int, default=2)
+    demo.add_argument("--out", type=Path, default=None,
+                      help="also write the results of each run into OUT/2d, OUT/3d")
+    demo.add_argument("--overwrite", action="store_true")
+
+    sub.add_parser("backends", help="list registered backends and whether they are usable")
+    return parser
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from faceexpr.pipeline import Pipeline
+
+    pca: float | None = args.pca if args.pca > 0 else None
+    if pca is not None and pca >= 1:
+        pca = int(pca)
+    model_options = {"covariance_type": args.covariance, "n_init": args.n_init,
+                     **_options(args.model_option)}
+    reader_options = {"fps": args.fps} if args.fps else {}
+    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
+        raise FaceexprError(f"{args.out} exists and is not empty (use --overwrite)")
+    pipe = Pipeline(n_states=args.n_states, state_model=args.model, model_options=model_options,
+                    estimator_options=reader_options, confidence_threshold=args.confidence,
+                    max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
+                    align=not args.no_align, pca=pca, random_state=args.seed,
+                    progress=not args.quiet)
+    result = pipe.run([str(f) for f in args.files])
+    result.save(args.out, overwrite=args.overwrite)
+    freq = result.frequencies
+    print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
+          f"state, {args.n_states} states ({result.model.name})")
+    print(freq[["n_frames", "relative", "n_bouts"]].round(3).to_string())
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from faceexpr.analysis import state_agreement
+    from faceexpr.pipeline import Pipeline
+    from faceexpr.synthetic import simulate
+
+    print(f"synthetic face: {args.frames} frames, {args.n_states} expressions, seed {args.seed}")
+    print(f"{'data':<28}{'frames':>8}{'features':>10}{'ARI':>8}{'seconds':>9}")
+    for dims in args.dims:
+        start = time.perf_counter()
+        sim = simulate(args.frames, n_expressions=args.n_states, seed=args.seed,
+                       n_cameras=1 if dims == 2 else 0)
+        pose = sim.pose3d if dims == 3 else sim.view(0)
+        label = "3D landmarks (mm)" if dims == 3 else "2D landmarks, 1 camera (px)"
+        result = Pipeline(n_states=args.n_states, model_options={"n_init": 3},
+                          progress=False).run(pose, names=[f"synthetic{dims}d"])
+        ari = state_agreement(sim.states, result.states[0])
+        seconds = time.perf_counter() - start
+        print(f"{label:<28}{args.frames:>8}{result.features[0].sizes['features']:>10}"
+              f"{ari:>8.3f}{seconds:>9.1f}")
+        if args.out is not None:
+            result.save(args.out / f"{dims}d", overwrite=args.overwrite)
+    print("ARI: adjusted Rand index between true and recovered states (1 = perfect)")
+    if args.out is not None:
+        print(f"results written to {args.out}")
+    return 0
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from faceexpr.registry import backends
+
+    table = backends()
+    table["available"] = np.where(table["available"], "yes", "no")
+    print(table[["stage", "name", "available", "install", "module"]].to_string(index=False))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``faceexpr`` command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    commands = {"analyze": _analyze, "demo": _demo, "backends": _backends}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numerical chatter of EM
+            return commands[args.command](args)
+    except (FaceexprError, OSError, ValueError) as exc:
+        print(f"faceexpr: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("faceexpr: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The whole job in one object: landmarks → egocentric face → states → tables.
+
+>>> import faceexpr as fe
+>>> from faceexpr.synthetic import simulate
+>>> sim = simulate(600, seed=0)
+>>> result = fe.Pipeline(n_states=5).run(sim.pose3d)
+>>> result.frequencies.shape
+(5, 5)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from tqdm.auto import tqdm
+
+from faceexpr import analysis
+from faceexpr.data import get_fps, n_spatial_dims, validate_pose, with_history
+from faceexpr.errors import FaceexprError, InvalidPoseError
+from faceexpr.features import Standardizer, feature_matrix, head_kinematics, reduce_pca
+from faceexpr.interfaces import PathLike, StateModel
+from faceexpr.io import load_pose, to_netcdf
+from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
+from faceexpr.registry import pose_estimator, state_model, triangulator
+
+PoseInput = xr.Dataset | str | os.PathLike[str]
+
+
+@dataclass
+class Pipeline:
+    """Configuration of a full analysis; :meth:`run` applies it to one or more recordings.
+
+    Parameters
+    ----------
+    n_states
+        Number of hidden states (expressions) K.
+    state_model
+        Registered StateModel backend name (``fe.backends()`` lists them).
+    model_options
+        Extra options of the state model (e.g. ``covariance_type``, ``n_init``).
+    estimator, estimator_options
+        PoseEstimator used when :meth:`run` is given videos (default ``"file"``: the
+        inputs are pose files).
+    triangulator, triangulator_options
+        Triangulator applied to poses with a ``cameras`` dim (needed for them).
+    confidence_threshold
+        Positions with a lower tracker confidence become missing.
+    max_gap
+        Longest run of missing frames filled by linear interpolation.
+    smoothing, smoothing_window
+        ``"median"``, ``"savgol"`` or ``None`` (off) and its window in frames.
+    reference
+        Egocentric origin landmark (moves with the head only).
+    align, align_landmarks
+        Remove head rotation (and, in 2D, size) by Procrustes alignment, on these
+        landmarks (default all).
+    kinematic_features
+        Head-kinematics variables appended as features (e.g. ``("head_speed",)``).
+    standardize
+        Z-score features before modelling (pooled over recordings).
+    pca
+        Number of principal components (or fraction of variance) to model; ``None``
+        models the standardized coordinates. Aligned coordinates carry exact linear
+        constraints and mostly noise dimensions; a few components keep the expressions
+        and make full-covariance HMMs stable.
+    random_state
+        Seed of the state model and PCA.
+    progress
+        Show progress bars.
+    """
+
+    n_states: int = 9
+    state_model: str = "hmmlearn"
+    model_options: dict[str, Any] = field(default_factory=dict)
+    estimator: str = "file"
+    estimator_options: dict[str, Any] = field(default_factory=dict)
+    triangulator: str | None = None
+    triangulator_options: dict[str, Any] = field(default_factory=dict)
+    confidence_threshold: float | None = 0.5
+    max_gap: int | None = 10
+    smoothing: str | None = None
+    smoothing_window: int = 5
+    reference: str = "nose1"
+    align: bool = True
+    align_landmarks: Sequence[str] | None = None
+    kinematic_features: Sequence[str] = ()
+    standardize: bool = True
+    pca: int | float | None = 10
+    random_state: int | None = 0
+    progress: bool = True
+
+    def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
+        """Read or track every input; Datasets pass through validated."""
+        items = [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+        if not items:
+            raise FaceexprError("no input recordings given")
+        poses = []
+        estimator = None
+        for item in items:
+            if isinstance(item, xr.Dataset):
+                poses.append(validate_pose(item))
+                continue
+            if self.estimator == "file":
+                poses.append(load_pose(item, **self.estimator_options))
+                continue
+            estimator = estimator or pose_estimator(self.estimator, **self.estimator_options)
+            poses.append(estimator.estimate(item))
+        return poses
+
+    def clean(self, pose: xr.Dataset) -> xr.Dataset:
+        """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric."""
+        if "cameras" in pose.dims:
+            if self.triangulator is None:
+                raise InvalidPoseError(
+                    "the pose has several camera views ('cameras' dim); give a triangulator "
+                    "(e.g. triangulator='anipose' with a calibration) to make it 3D")
+            pose = triangulator(self.triangulator, **self.triangulator_options).triangulate(pose)
+        if self.confidence_threshold is not None:
+            pose = mask_low_confidence(pose, self.confidence_threshold)
+        if self.max_gap:
+            pose = interpolate_gaps(pose, self.max_gap)
+        if self.smoothing:
+            if self.smoothing not in ("median", "savgol"):
+                raise ValueError(f"smoothing must be 'median', 'savgol' or None, got "
+                                 f"{self.smoothing!r}")
+            pose = smooth(pose, "median" if self.smoothing == "median" else "savgol",
+                          self.smoothing_window)
+        return egocentric(pose, self.reference, align=self.align,
+                          align_landmarks=self.align_landmarks)
+
+    def features(self, egos: Sequence[xr.Dataset],
+                 kinematics: Sequence[xr.Dataset]) -> list[xr.DataArray]:
+        """Feature matrices with the same columns for every recording."""
+        feats = [feature_matrix(e, kinematics=k, kinematic_features=self.kinematic_features,
+                                drop_constant=False) for e, k in zip(egos, kinematics)]
+        # drop columns constant in every recording (the reference landmark) together
+        stacked = np.concatenate([f.values for f in feats])
+        with np.errstate(invalid="ignore"):
+            spread = np.nanmax(stacked, 0) - np.nanmin(stacked, 0)
+        keep = np.isfinite(spread) & (spread > 1e-9)
+        feats = [f.isel(features=np.flatnonzero(keep)) for f in feats]
+        if self.standardize:
+            scaler = Standardizer().fit(feats)
+            feats = [scaler.transform(f) for f in feats]
+        if self.pca:
+            n_max = feats[0].sizes["features"]
+            n = min(self.pca, n_max) if self.pca >= 1 else self.pca
+            feats, _ = reduce_pca(feats, n, random_state=self.random_state)
+        return feats
+
+    def run(self, inputs: PoseInput | Sequence[PoseInput],
+            names: Sequence[str] | None = None) -> Result:
+        """Run every stage on one recording or several (fitted as one model).
+
+        Parameters
+        ----------
+        inputs
+            Pose Datasets, pose files or (with an estimator) videos.
+        names
+            Session names (default: file stems, or ``session0``…).
+        """
+        poses = self.load(inputs)
+        items = [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+        if names is None:
+            names = [Path(i).stem if not isinstance(i, xr.Dataset) else f"session{j}"
+                     for j, i in enumerate(items)]
+        if len(set(names)) != len(names):
+            names = [f"{n}_{j}" for j, n in enumerate(names)]
+        dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
+        if len(dims) > 1:
+            raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
+        bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not self.progress,
+                   leave=False)
+        egos = []
+        for pose in poses:
+            egos.append(self.clean(pose))
+            bar.update()
+        kin = [head_kinematics(e) for e in egos]
+        feats = self.features(egos, kin)
+        options = {"random_state": self.random_state, **self.model_options}
+        model = state_model(self.state_model, n_states=self.n_states, **options).fit(feats)
+        states = []
+        for f, e in zip(feats, egos):
+            s = model.predict(f)
+            s.attrs["fps"] = e.attrs.get("fps", np.nan)
+            states.append(s.assign_coords(frame=("time", e["frame"].values)))
+        posteriors = [model.predict_proba(f) for f in feats]
+        bar.update()
+        bar.close()
+        return Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
+                      kinematics=kin, features=feats, states=states, posteriors=posteriors,
+                      model=model)
+
+
+@dataclass
+class Result:
+    """Everything a :class:`Pipeline` run produced, with the summary tables."""
+
+    pipeline: Pipeline
+    sessions: list[str]
+    poses: list[xr.Dataset]
+    egocentric: list[xr.Dataset]
+    kinematics: list[xr.Dataset]
+    features: list[xr.DataArray]
+    states: list[xr.DataArray]
+    posteriors: list[xr.DataArray]
+    model: StateModel
+
+    @property
+    def n_states(self) -> int:
+        """Number of states of the fitted model."""
+        return self.model.n_states
+
+    @property
+    def fps(self) -> float | None:
+        """Frame rate of the first recording (None when unknown)."""
+        return get_fps(self.egocentric[0])
+
+    @property
+    def expressions(self) -> xr.DataArray:
+        """Average egocentric face of every state ``(states, landmarks, space)``."""
+        return analysis.state_means(self.egocentric, self.states, self.n_states)
+
+    @property
+    def frequencies(self) -> pd.DataFrame:
+        """Absolute and relative frequency of every state."""
+        return analysis.state_frequencies(self.states, self.n_states, fps=self.fps)
+
+    @property
+    def bouts(self) -> pd.DataFrame:
+        """One row per uninterrupted stay in a state."""
+        out = analysis.bouts(self.states, fps=self.fps)
+        out["session"] = [self.sessions[i] for i in out["session"]]
+        return out
+
+    @property
+    def dwell_times(self) -> pd.DataFrame:
+        """Bout-length statistics per state."""
+        return analysis.dwell_times(self.states, self.n_states, fps=self.fps)
+
+    @property
+    def transitions(self) -> xr.DataArray:
+        """Transition probabilities between consecutive frames (from_state, to_state)."""
+        return analysis.transition_matrix(self.states, self.n_states)
+
+    @property
+    def transition_counts(self) -> xr.DataArray:
+        """Counts of consecutive-frame state pairs."""
+        return analysis.transition_counts(self.states, self.n_states)
+
+    @property
+    def kinematics_by_state(self) -> pd.DataFrame:
+        """Head kinematics statistics per state."""
+        return pd.concat([analysis.kinematics_by_state(k, s, self.n_states)
+                          for k, s in zip(self.kinematics, self.states)], keys=self.sessions,
+                         names=["session", "state"])
+
+    def state_table(self) -> pd.DataFrame:
+        """Frame-by-frame states of every session (session, frame, time, state, p_max)."""
+        parts = []
+        for name, s, p in zip(self.sessions, self.states, self.posteriors):
+            parts.append(pd.DataFrame({
+                "session": name, "frame": s["frame"].values, "time": s["time"].values,
+                "state": s.values, "probability": np.nanmax(p.values, axis=1, initial=np.nan)
+                if p.size else np.nan}))
+        return pd.concat(parts, ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """What was fitted, on how much data, and how well."""
+        return {
+            "sessions": self.sessions, "n_states": self.n_states,
+            "state_model": self.model.name, "model_options": self.model.options,
+            "n_frames": int(sum(s.size for s in self.states)),
+            "n_frames_with_state": int(sum((s.values >= 0).sum() for s in self.states)),
+            "n_features": len(self.model.feature_names_ or []),
+            "log_likelihood": self.model.score(self.features),
+            "dims": n_spatial_dims(self.egocentric[0]),
+            "fps": self.fps,
+            "history": list(self.egocentric[0].attrs.get("faceexpr_history", [])),
+        }
+
+    def save(self, out: PathLike, overwrite: bool = False) -> Path:
+        """Write tables (CSV), arrays (netCDF), the model and a summary into folder ``out``.
+
+        Everything is written to a temporary folder beside ``out`` and moved into place
+        only when complete, so a failure leaves no half-written result.
+        """
+        out = Path(out)
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
+                                "--overwrite to replace it)")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            self._write(tmp)
+            if out.exists():
+                old = out.with_name(f".{out.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                out.rename(old)
+                tmp.rename(out)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    def _write(self, folder: Path) -> None:
+        self.state_table().to_csv(folder / "states.csv", index=False)
+        self.frequencies.to_csv(folder / "frequencies.csv")
+        self.dwell_times.to_csv(folder / "dwell_times.csv")
+        self.bouts.to_csv(folder / "bouts.csv", index=False)
+        self.transitions.to_pandas().to_csv(folder / "transitions.csv")
+        self.transition_counts.to_pandas().to_csv(folder / "transition_counts.csv")
+        self.kinematics_by_state.to_csv(folder / "kinematics_by_state.csv")
+        expr = self.expressions
+        expr.to_dataframe(name="position")["position"].unstack("space").to_csv(
+            folder / "expressions.csv")
+        to_netcdf(expr.to_dataset(name="expression"), folder / "expressions.nc")
+        for name, ego, s, p in zip(self.sessions, self.egocentric, self.states,
+                                   self.posteriors):
+            ds = with_history(ego, "pipeline.states", n_states=self.n_states)
+            ds["state"] = s.drop_vars("frame", errors="ignore")
+            ds["posterior"] = p
+            to_netcdf(ds, folder / f"{name}.nc")
+        self.model.save(folder / "model.npz")
+        (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
