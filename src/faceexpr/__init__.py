@@ -10,6 +10,9 @@ Stages pass xarray objects (see :mod:`faceexpr.data`)::
 
 from __future__ import annotations
 
+# Load the backends package before binding the function ``backends`` below: importing a
+# subpackage for the first time sets it as an attribute of its parent and would hide it.
+import faceexpr.backends.builtin  # noqa: F401
 from faceexpr import analysis, data, features, io, preprocess, synthetic
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (

@@ -117,8 +117,12 @@ class Pipeline:
             poses.append(estimator.estimate(item))
         return poses
 
-    def clean(self, pose: xr.Dataset) -> xr.Dataset:
-        """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric."""
+    def clean(self, pose: xr.Dataset, template: xr.DataArray | None = None) -> xr.Dataset:
+        """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric.
+
+        ``template`` is the face ``(landmarks, space)`` to align to; recordings after the
+        first are aligned to the first one's mean face so all share one head frame.
+        """
         if "cameras" in pose.dims:
             if self.triangulator is None:
                 raise InvalidPoseError(
@@ -136,7 +140,7 @@ class Pipeline:
             pose = smooth(pose, "median" if self.smoothing == "median" else "savgol",
                           self.smoothing_window)
         return egocentric(pose, self.reference, align=self.align,
-                          align_landmarks=self.align_landmarks)
+                          align_landmarks=self.align_landmarks, template=template)
 
     def features(self, egos: Sequence[xr.Dataset],
                  kinematics: Sequence[xr.Dataset]) -> list[xr.DataArray]:
@@ -181,9 +185,10 @@ class Pipeline:
             raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
         bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not self.progress,
                    leave=False)
-        egos = []
+        egos: list[xr.Dataset] = []
         for pose in poses:
-            egos.append(self.clean(pose))
+            template = egos[0]["position"].mean("time") if egos and self.align else None
+            egos.append(self.clean(pose, template))
             bar.update()
         kin = [head_kinematics(e) for e in egos]
         feats = self.features(egos, kin)
@@ -269,10 +274,13 @@ class Result:
         """Frame-by-frame states of every session (session, frame, time, state, p_max)."""
         parts = []
         for name, s, p in zip(self.sessions, self.states, self.posteriors):
-            parts.append(pd.DataFrame({
-                "session": name, "frame": s["frame"].values, "time": s["time"].values,
-                "state": s.values, "probability": np.nanmax(p.values, axis=1, initial=np.nan)
-                if p.size else np.nan}))
+            post = np.asarray(p.values)
+            prob = np.full(len(post), np.nan)
+            known = np.isfinite(post).any(axis=1)
+            prob[known] = np.nanmax(post[known], axis=1)
+            parts.append(pd.DataFrame({"session": name, "frame": s["frame"].values,
+                                       "time": s["time"].values, "state": s.values,
+                                       "probability": prob}))
         return pd.concat(parts, ignore_index=True)
 
     def summary(self) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Benchmarks of faceexpr (run with ``nox -s benchmarks`` or ``python -m benchmarks``)."""

@@ -1,0 +1,50 @@
+"""Developer sessions: ``nox -s tests lint typecheck demo benchmarks slow``."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The fast test suite (a few minutes)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", *session.posargs, env={"MPLBACKEND": "Agg"})
+
+
+@nox.session
+def slow(session: nox.Session) -> None:
+    """Slow integration tests (marker ``slow``); exit code 5 (none collected) is a pass."""
+    session.install("-e", ".[test]")
+    session.run("pytest", "-q", "-m", "slow", *session.posargs, success_codes=[0, 5])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff on sources, tests and benchmarks."""
+    session.install("ruff")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[test]")
+    session.run("mypy", "--strict", "src/faceexpr")
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The synthetic demo through the whole pipeline."""
+    session.install("-e", ".")
+    session.run("faceexpr", "demo", *session.posargs)
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Speed of the registered state models, printed as a table."""
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks", *session.posargs)
