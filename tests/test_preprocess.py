@@ -248,7 +248,7 @@ def test_kabsch_nan_for_too_few_points() -> None:
 
 
 @pytest.fixture(scope="module")
-def sim3d():  # type: ignore[no-untyped-def]
+def sim600():  # type: ignore[no-untyped-def]
     return simulate(600, n_expressions=5, seed=3, noise_mm=0.3, dropout=0.01)
 
 
@@ -264,14 +264,14 @@ def template3d() -> xr.DataArray:
                         coords={"landmarks": names, "space": ["x", "y", "z"]})
 
 
-def test_egocentric_reference_is_origin(sim3d) -> None:  # type: ignore[no-untyped-def]
-    out = egocentric(sim3d.pose3d, "nose1")
+def test_egocentric_reference_is_origin(sim600) -> None:  # type: ignore[no-untyped-def]
+    out = egocentric(sim600.pose3d, "nose1")
     ref = out["position"].sel(landmarks="nose1").values
-    finite = np.isfinite(sim3d.pose3d["position"].sel(landmarks="nose1").values).all(1)
+    finite = np.isfinite(sim600.pose3d["position"].sel(landmarks="nose1").values).all(1)
     assert finite.sum() > 500
     assert (ref[finite] == 0.0).all()
     np.testing.assert_array_equal(
-        out["head_position"].values, sim3d.pose3d["position"].sel(landmarks="nose1").values)
+        out["head_position"].values, sim600.pose3d["position"].sel(landmarks="nose1").values)
     assert out["head_rotation"].shape == (600, 3, 3)
     assert list(out["angle"].values) == ["yaw", "pitch", "roll"]
     assert out.attrs["egocentric_reference"] == "nose1"
@@ -317,20 +317,20 @@ def test_egocentric_neutral_frames_match_neutral_face(clean_sim) -> None:  # typ
     assert dev > 3.0
 
 
-def test_egocentric_invariant_to_rigid_motion_with_template(sim3d) -> None:  # type: ignore[no-untyped-def]
+def test_egocentric_invariant_to_rigid_motion_with_template(sim600) -> None:  # type: ignore[no-untyped-def]
     rot = Rotation.from_euler("xyz", [20, -35, 50], degrees=True).as_matrix()
-    moved = rigidly_moved(sim3d.pose3d, rot, np.array([100.0, -50.0, 30.0]))
-    a = egocentric(sim3d.pose3d, template=template3d())
+    moved = rigidly_moved(sim600.pose3d, rot, np.array([100.0, -50.0, 30.0]))
+    a = egocentric(sim600.pose3d, template=template3d())
     b = egocentric(moved, template=template3d())
     np.testing.assert_allclose(b["position"].values, a["position"].values, atol=1e-6)
     np.testing.assert_allclose(b["head_rotation"].values, a["head_rotation"].values @ rot.T,
                                atol=1e-9)
 
 
-def test_egocentric_invariant_up_to_one_rotation_without_template(sim3d) -> None:  # type: ignore[no-untyped-def]
+def test_egocentric_invariant_up_to_one_rotation_without_template(sim600) -> None:  # type: ignore[no-untyped-def]
     rot = Rotation.from_euler("zyx", [-60, 25, 10], degrees=True).as_matrix()
-    moved = rigidly_moved(sim3d.pose3d, rot, np.array([-20.0, 400.0, 5.0]))
-    a = egocentric(sim3d.pose3d)["position"].values.reshape(-1, 3)
+    moved = rigidly_moved(sim600.pose3d, rot, np.array([-20.0, 400.0, 5.0]))
+    a = egocentric(sim600.pose3d)["position"].values.reshape(-1, 3)
     b = egocentric(moved)["position"].values.reshape(-1, 3)
     ok = np.isfinite(a).all(1) & np.isfinite(b).all(1)
     assert np.array_equal(ok, np.isfinite(a).all(1))
@@ -339,13 +339,13 @@ def test_egocentric_invariant_up_to_one_rotation_without_template(sim3d) -> None
     np.testing.assert_allclose(a[ok] @ s.T, b[ok], atol=1e-5)
 
 
-def test_head_angles_spread_matches_simulation(sim3d) -> None:  # type: ignore[no-untyped-def]
-    true = Rotation.from_matrix(sim3d.head_rotation).as_euler("yxz", degrees=True)
-    rigid = egocentric(sim3d.pose3d, align_landmarks=RIGID)["head_angles"].values
+def test_head_angles_spread_matches_simulation(sim600) -> None:  # type: ignore[no-untyped-def]
+    true = Rotation.from_matrix(sim600.head_rotation).as_euler("yxz", degrees=True)
+    rigid = egocentric(sim600.pose3d, align_landmarks=RIGID)["head_angles"].values
     np.testing.assert_allclose(np.nanstd(rigid, 0), true.std(0), rtol=0.05)
     # the deviation from the truth is a near-constant offset (template orientation)
     assert (np.nanstd(rigid - true, 0) < 0.5).all()
-    every = egocentric(sim3d.pose3d)["head_angles"].values
+    every = egocentric(sim600.pose3d)["head_angles"].values
     np.testing.assert_allclose(np.nanstd(every, 0), true.std(0), rtol=0.25)
 
 
@@ -393,25 +393,25 @@ def test_egocentric_2d_roll() -> None:
     np.testing.assert_allclose(out["head_scale"].values, 1.0, atol=1e-12)
 
 
-def test_egocentric_without_align(sim3d) -> None:  # type: ignore[no-untyped-def]
-    out = egocentric(sim3d.pose3d, "chin", align=False)
-    pos = sim3d.pose3d["position"].values
-    ref = sim3d.pose3d["position"].sel(landmarks="chin").values
+def test_egocentric_without_align(sim600) -> None:  # type: ignore[no-untyped-def]
+    out = egocentric(sim600.pose3d, "chin", align=False)
+    pos = sim600.pose3d["position"].values
+    ref = sim600.pose3d["position"].sel(landmarks="chin").values
     np.testing.assert_array_equal(out["position"].values, pos - ref[:, None, :])
     assert "head_rotation" not in out and "head_angles" not in out
 
 
 @pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")
 @pytest.mark.filterwarnings("ignore:Mean of empty slice:RuntimeWarning")
-def test_egocentric_errors(sim3d, clean_sim) -> None:  # type: ignore[no-untyped-def]
+def test_egocentric_errors(sim600, clean_sim) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidPoseError, match=r"lacks landmark\(s\) \['tail'\]"):
-        egocentric(sim3d.pose3d, "tail")
+        egocentric(sim600.pose3d, "tail")
     with pytest.raises(InvalidPoseError, match=r"lacks landmark\(s\) \['paw'\]"):
-        egocentric(sim3d.pose3d, align_landmarks=["nose2", "paw"])
+        egocentric(sim600.pose3d, align_landmarks=["nose2", "paw"])
     with pytest.raises(InvalidPoseError, match="cameras"):
         egocentric(clean_sim.pose2d)
     with pytest.raises(InvalidPoseError, match="at least 3 align_landmarks"):
-        egocentric(sim3d.pose3d, align_landmarks=["nose1", "nose2"])
+        egocentric(sim600.pose3d, align_landmarks=["nose1", "nose2"])
     pos = np.full((5, 4, 3), np.nan)
     pos[:, 0] = 1.0
     with pytest.raises(InvalidPoseError, match="could not be estimated on any frame"):

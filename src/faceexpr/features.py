@@ -26,7 +26,7 @@ def _derivative(values: FloatArray, dt: float, order: int, window: int,
     def func(x: FloatArray) -> FloatArray:
         return np.asarray(savgol_filter(x, window, polyorder, deriv=order, delta=dt,
                                         mode="interp"))
-    return apply_by_segments(values, func, window)
+    return apply_by_segments(values, func, window, keep_short=False)
 
 
 def head_kinematics(pose: xr.Dataset, window: int = 7, polyorder: int = 2) -> xr.Dataset:

@@ -83,12 +83,14 @@ def _run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
 
 
 def apply_by_segments(
-    values: FloatArray, func: Callable[[FloatArray], FloatArray], min_length: int
+    values: FloatArray, func: Callable[[FloatArray], FloatArray], min_length: int,
+    keep_short: bool = True,
 ) -> FloatArray:
     """Apply ``func`` along axis 0 to every finite run of every column of ``values``.
 
     NaN stays NaN and never spreads into the filtered neighbours; runs shorter than
-    ``min_length`` are left as they are.
+    ``min_length`` are left as they are (``keep_short``) or set to NaN (when the output
+    is another quantity than the input, e.g. a derivative).
     """
     flat = values.reshape(values.shape[0], -1)
     out = flat.copy()
@@ -96,6 +98,8 @@ def apply_by_segments(
         for a, b in finite_segments(flat[:, j : j + 1]):
             if b - a >= min_length:
                 out[a:b, j] = func(flat[a:b, j])
+            elif not keep_short:
+                out[a:b, j] = np.nan
     return out.reshape(values.shape)
 
 
