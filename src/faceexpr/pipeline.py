@@ -173,8 +173,8 @@ class Pipeline:
         names
             Session names (default: file stems, or ``session0``…).
         """
-        poses = self.load(inputs)
         items = [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+        poses = self.load(items)
         if names is None:
             names = [Path(i).stem if not isinstance(i, xr.Dataset) else f"session{j}"
                      for j, i in enumerate(items)]
