@@ -36,14 +36,23 @@ NO_STATE = -1
 """State label of frames that could not be assigned a state (missing data)."""
 
 
-def time_coords(n_frames: int, fps: float | None) -> dict[str, Any]:
-    """Return the ``time`` and ``frame`` coordinates for ``n_frames`` frames.
+def _frame_rate(fps: object) -> float | None:
+    """``fps`` as a float when it is a usable frame rate (finite, > 0), else ``None``."""
+    if isinstance(fps, (int, float, np.number)) and math.isfinite(fps) and fps > 0:
+        return float(fps)
+    return None
 
+
+def time_coords(frames: int | npt.ArrayLike, fps: float | None) -> dict[str, Any]:
+    """Return the ``time`` and ``frame`` coordinates of ``frames``.
+
+    ``frames`` is a number of frames (numbered from 0) or the frame numbers themselves.
     ``time`` is in seconds when ``fps`` is known, otherwise it equals the frame number.
     """
-    frame = np.arange(n_frames, dtype=np.int64)
-    has_fps = fps is not None and math.isfinite(fps) and fps > 0
-    time = frame / float(fps) if has_fps else frame.astype(np.float64)  # type: ignore[arg-type]
+    frame = (np.arange(frames, dtype=np.int64) if isinstance(frames, int)
+             else np.asarray(frames, dtype=np.int64))
+    rate = _frame_rate(fps)
+    time = frame / rate if rate else frame.astype(np.float64)
     return {"time": time, "frame": ("time", frame)}
 
 
@@ -116,14 +125,7 @@ def make_pose(
     else:
         conf = np.asarray(confidence, dtype=np.float64)
     space = SPACE_2D if pos.shape[-1] == 2 else SPACE_3D
-    coords: dict[str, Any] = time_coords(pos.shape[0], fps)
-    if frame is not None:
-        frame_arr = np.asarray(frame, dtype=np.int64)
-        coords["frame"] = ("time", frame_arr)
-        if fps is not None and math.isfinite(fps) and fps > 0:
-            coords["time"] = frame_arr / float(fps)
-        else:
-            coords["time"] = frame_arr.astype(np.float64)
+    coords = time_coords(pos.shape[0] if frame is None else frame, fps)
     coords["landmarks"] = lm
     coords["space"] = list(space)
     if cameras is not None:
@@ -139,21 +141,13 @@ def make_pose(
             "faceexpr_history": [],
         },
     )
-    ds["time"].attrs["units"] = "seconds" if _has_fps(ds) else "frames"
+    ds["time"].attrs["units"] = "seconds" if get_fps(ds) else "frames"
     return validate_pose(ds)
-
-
-def _has_fps(ds: xr.Dataset) -> bool:
-    fps = ds.attrs.get("fps")
-    return isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0
 
 
 def get_fps(ds: xr.Dataset | xr.DataArray) -> float | None:
     """Return the frame rate stored in ``ds.attrs["fps"]``, or ``None`` when unknown."""
-    fps = ds.attrs.get("fps")
-    if isinstance(fps, (int, float, np.floating)) and math.isfinite(fps) and fps > 0:
-        return float(fps)
-    return None
+    return _frame_rate(ds.attrs.get("fps"))
 
 
 def validate_pose(
