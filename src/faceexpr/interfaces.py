@@ -93,11 +93,15 @@ def as_sequences(features: xr.DataArray | Sequence[xr.DataArray]) -> list[xr.Dat
     return seqs
 
 
+def true_runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """Return ``(start, stop)`` of the runs of True in a 1D boolean array."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 def finite_segments(values: FloatArray) -> list[tuple[int, int]]:
     """Return ``(start, stop)`` of the runs of rows with no NaN."""
-    ok = np.isfinite(values).all(axis=1)
-    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+    return true_runs(np.asarray(np.isfinite(values).all(axis=1)))
 
 
 class StateModel(Backend):

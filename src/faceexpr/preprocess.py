@@ -18,7 +18,7 @@ from scipy.spatial.transform import Rotation
 
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
-from faceexpr.interfaces import finite_segments
+from faceexpr.interfaces import finite_segments, true_runs
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -58,28 +58,18 @@ def interpolate_gaps(pose: xr.Dataset, max_gap: int | None = 5) -> xr.Dataset:
     for j in range(flat.shape[1]):
         col = flat[:, j]
         ok: npt.NDArray[np.bool_] = np.isfinite(col)
-        if ok.sum() < 2 or ok.all():
+        if ok.sum() < 2:
             continue
-        inside = np.arange(len(col)) > np.argmax(ok)
-        inside &= np.arange(len(col)) < len(col) - 1 - np.argmax(ok[::-1])
-        fill = ~ok & inside
-        if max_gap is not None:
-            fill &= _run_lengths(~ok) <= max_gap
+        # gaps with known frames on both sides; frames at the start or end stay NaN
+        fill = np.zeros(len(col), dtype=bool)
+        for a, b in true_runs(~ok):
+            if a > 0 and b < len(col) and (max_gap is None or b - a <= max_gap):
+                fill[a:b] = True
         # interpolate on frame numbers so a gap is measured in frames whatever the time unit
         filled[fill, j] = np.interp(frames[fill], frames[ok], col[ok])
     out = pose.copy()
     out["position"] = pose["position"].copy(data=filled.reshape(pose["position"].shape))
     return with_history(out, "interpolate_gaps", max_gap=max_gap)
-
-
-def _run_lengths(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """For each True element, the length of the run of True it belongs to (0 elsewhere)."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    out = np.zeros(len(mask), dtype=np.int64)
-    for a, b in zip(starts, stops):
-        out[a:b] = b - a
-    return out
 
 
 def apply_by_segments(
