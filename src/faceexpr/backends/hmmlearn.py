@@ -96,9 +96,14 @@ class HmmlearnStateModel(StateModel):
         hmm.transmat_ = np.full((k, k), (1.0 - stay) / max(k - 1, 1))
         np.fill_diagonal(hmm.transmat_, stay)
         hmm.means_ = means
-        hmm.covars_ = (covars if self.options["covariance_type"] == "full"
-                       else np.diagonal(covars, axis1=1, axis2=2).copy())
+        hmm.covars_ = self._hmmlearn_covars(covars)
         return hmm
+
+    def _hmmlearn_covars(self, covars: FloatArray) -> FloatArray:
+        """Full ``(K, D, D)`` matrices in the shape hmmlearn's setter takes for our type."""
+        if self.options["covariance_type"] == "diag":
+            return np.diagonal(covars, axis1=1, axis2=2).copy()
+        return covars
 
     def _fit_arrays(self, segments: list[FloatArray]) -> None:
         x = np.concatenate(segments)
@@ -141,10 +146,7 @@ class HmmlearnStateModel(StateModel):
         hmm.startprob_ = params["startprob"]
         hmm.transmat_ = params["transmat"]
         hmm.means_ = params["means"]
-        covars = params["covars"]
-        if self.options["covariance_type"] == "diag":
-            covars = np.diagonal(covars, axis1=1, axis2=2).copy()
-        hmm.covars_ = covars
+        hmm.covars_ = self._hmmlearn_covars(params["covars"])
         self._hmm = hmm
         self._copy_params()
 
