@@ -115,14 +115,21 @@ def feature_matrix(
                     f"(have: {sorted(map(str, kinematics.data_vars))})")
             values = np.column_stack([values, kinematics[var].values])
             names.append(var)
-    if drop_constant:
-        with np.errstate(invalid="ignore"):
-            spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
-        keep = np.isfinite(spread) & (spread > 1e-9)
-        values, names = values[:, keep], [n for n, k in zip(names, keep) if k]
     feats = make_features(values, names, time=pose["time"].values)
     feats.attrs["fps"] = pose.attrs.get("fps", np.nan)
-    return feats
+    return drop_constant_columns([feats])[0] if drop_constant else feats
+
+
+def drop_constant_columns(features: Sequence[xr.DataArray]) -> list[xr.DataArray]:
+    """Drop the columns that never vary (or are all NaN) in any of the feature matrices.
+
+    The same columns are dropped from every matrix, so they keep matching names.
+    """
+    stacked = np.concatenate([validate_features(f).values for f in features])
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(stacked, axis=0) - np.nanmin(stacked, axis=0)
+    keep = np.flatnonzero(np.isfinite(spread) & (spread > 1e-9))
+    return [f.isel(features=keep) for f in features]
 
 
 class Standardizer:

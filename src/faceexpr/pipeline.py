@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,13 +27,23 @@ from tqdm.auto import tqdm
 from faceexpr import analysis
 from faceexpr.data import get_fps, n_spatial_dims, validate_pose, with_history
 from faceexpr.errors import FaceexprError, InvalidPoseError
-from faceexpr.features import Standardizer, feature_matrix, head_kinematics, reduce_pca
+from faceexpr.features import (
+    drop_constant_columns,
+    feature_matrix,
+    head_kinematics,
+    reduce_pca,
+    standardize,
+)
 from faceexpr.interfaces import PathLike, StateModel
 from faceexpr.io import load_pose, to_netcdf
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.registry import pose_estimator, state_model, triangulator
 
 PoseInput = xr.Dataset | str | os.PathLike[str]
+
+
+def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[PoseInput]:
+    return [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
 
 
 @dataclass
@@ -88,7 +98,7 @@ class Pipeline:
     triangulator_options: dict[str, Any] = field(default_factory=dict)
     confidence_threshold: float | None = 0.5
     max_gap: int | None = 10
-    smoothing: str | None = None
+    smoothing: Literal["median", "savgol"] | None = None
     smoothing_window: int = 5
     reference: str = "nose1"
     align: bool = True
@@ -101,7 +111,7 @@ class Pipeline:
 
     def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
         """Read or track every input; Datasets pass through validated."""
-        items = [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+        items = _as_list(inputs)
         if not items:
             raise FaceexprError("no input recordings given")
         poses = []
@@ -134,11 +144,7 @@ class Pipeline:
         if self.max_gap:
             pose = interpolate_gaps(pose, self.max_gap)
         if self.smoothing:
-            if self.smoothing not in ("median", "savgol"):
-                raise ValueError(f"smoothing must be 'median', 'savgol' or None, got "
-                                 f"{self.smoothing!r}")
-            pose = smooth(pose, "median" if self.smoothing == "median" else "savgol",
-                          self.smoothing_window)
+            pose = smooth(pose, self.smoothing, self.smoothing_window)
         return egocentric(pose, self.reference, align=self.align,
                           align_landmarks=self.align_landmarks, template=template)
 
@@ -148,14 +154,9 @@ class Pipeline:
         feats = [feature_matrix(e, kinematics=k, kinematic_features=self.kinematic_features,
                                 drop_constant=False) for e, k in zip(egos, kinematics)]
         # drop columns constant in every recording (the reference landmark) together
-        stacked = np.concatenate([f.values for f in feats])
-        with np.errstate(invalid="ignore"):
-            spread = np.nanmax(stacked, 0) - np.nanmin(stacked, 0)
-        keep = np.isfinite(spread) & (spread > 1e-9)
-        feats = [f.isel(features=np.flatnonzero(keep)) for f in feats]
+        feats = drop_constant_columns(feats)
         if self.standardize:
-            scaler = Standardizer().fit(feats)
-            feats = [scaler.transform(f) for f in feats]
+            feats = standardize(feats)
         if self.pca:
             n_max = feats[0].sizes["features"]
             n = min(self.pca, n_max) if self.pca >= 1 else self.pca
@@ -173,7 +174,7 @@ class Pipeline:
         names
             Session names (default: file stems, or ``session0``…).
         """
-        items = [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+        items = _as_list(inputs)
         poses = self.load(items)
         if names is None:
             names = [Path(i).stem if not isinstance(i, xr.Dataset) else f"session{j}"
@@ -185,9 +186,10 @@ class Pipeline:
             raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
         bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not self.progress,
                    leave=False)
-        egos: list[xr.Dataset] = []
-        for pose in poses:
-            template = egos[0]["position"].mean("time") if egos and self.align else None
+        egos = [self.clean(poses[0])]
+        bar.update()
+        template = egos[0]["position"].mean("time") if self.align else None
+        for pose in poses[1:]:
             egos.append(self.clean(pose, template))
             bar.update()
         kin = [head_kinematics(e) for e in egos]
