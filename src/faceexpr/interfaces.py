@@ -210,18 +210,25 @@ class StateModel(Backend):
         return total
 
     def save(self, path: PathLike) -> Path:
-        """Write the fitted model to ``path`` (``.npz``; options as JSON inside)."""
+        """Write the fitted model to ``path`` (``.npz``; options as JSON inside).
+
+        The file appears only when complete (see :func:`faceexpr.io._common.atomic_write`).
+        """
+        from faceexpr.io._common import atomic_write
+
         self._check_fitted()
-        path = Path(path)
         meta = {"backend": self.name, "n_states": self.n_states,
                 "random_state": self.random_state, "options": self.options,
                 "feature_names": self.feature_names_}
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, meta=np.array(json.dumps(meta)), means=self.means_,
-                     covars=self.covars_, transmat=self.transmat_, startprob=self.startprob_)
-        os.replace(tmp, path)
-        return path
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a handle, so numpy adds no ".npz" to the name
+                np.savez(fh, meta=np.array(json.dumps(meta)), means=self.means_,
+                         covars=self.covars_, transmat=self.transmat_,
+                         startprob=self.startprob_)
+
+        atomic_write(path, write)
+        return Path(path)
 
     @classmethod
     def load(cls, path: PathLike) -> StateModel:
