@@ -61,7 +61,8 @@ _EXPRESSIONS: dict[str, dict[str, tuple[float, float, float]]] = {
                "righteye2": (0, -3, 0), "leyebrow1": (0, -3, 0), "reyebrow1": (0, -3, 0),
                "nose3": (0, 2, 0), "nose4": (0, 2, 0)},
 }
-EASE = 0.5
+# Fraction of the previous frame's expression kept each frame: changes ease in over a few frames.
+_EASE = 0.5
 EXPRESSION_NAMES: tuple[str, ...] = tuple(_EXPRESSIONS)
 """Names of the available expression prototypes, in the order states are numbered."""
 
@@ -215,13 +216,13 @@ def sticky_chain(
 ) -> npt.NDArray[np.int64]:
     """Sample a Markov chain that stays in a state ``mean_dwell`` frames on average."""
     stay = 1.0 - 1.0 / max(mean_dwell, 1.0)
-    states = np.empty(n_frames, dtype=np.int64)
-    states[0] = rng.integers(n_states)
+    first = rng.integers(n_states)
     switch = rng.random(n_frames) > stay
     jumps = rng.integers(1, max(n_states, 2), size=n_frames)
-    for t in range(1, n_frames):
-        states[t] = (states[t - 1] + jumps[t]) % n_states if switch[t] else states[t - 1]
-    return states
+    # each switch moves on by 1..K-1 states, so the state is the first plus all jumps so far
+    steps = np.where(switch, jumps, 0)
+    steps[0] = 0
+    return np.asarray((first + np.cumsum(steps)) % n_states, dtype=np.int64)
 
 
 def simulate(
@@ -293,7 +294,7 @@ def simulate(
     intensity = 1.0 + expression_jitter * _smooth_noise(rng, n_frames, 1, 5.0)
     expr = disp[states] * intensity[:, :, None]
     # faces do not jump: ease each change over a few frames
-    expr = np.asarray(lfilter([1 - EASE], [1, -EASE], expr, axis=0))
+    expr = np.asarray(lfilter([1 - _EASE], [1, -_EASE], expr, axis=0))
     local = face[None] + expr
 
     angles = head_rotation_deg * _smooth_noise(rng, n_frames, 3, 2.0 * fps)
