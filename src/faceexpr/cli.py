@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from faceexpr.pipeline import Pipeline
+    from faceexpr.pipeline import Pipeline, check_output_folder
 
     pca: float | None = args.pca if args.pca > 0 else None
     if pca is not None and pca >= 1:
@@ -85,8 +85,7 @@ def _analyze(args: argparse.Namespace) -> int:
     model_options = {"covariance_type": args.covariance, "n_init": args.n_init,
                      **_options(args.model_option)}
     reader_options = {"fps": args.fps} if args.fps else {}
-    if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:
-        raise FaceexprError(f"{args.out} exists and is not empty (use --overwrite)")
+    check_output_folder(args.out, args.overwrite)  # before the fit, not after it
     pipe = Pipeline(n_states=args.n_states, state_model=args.model, model_options=model_options,
                     estimator_options=reader_options, confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,

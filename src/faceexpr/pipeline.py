@@ -46,6 +46,13 @@ def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[PoseInput]:
     return [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
 
 
+def check_output_folder(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a non-empty folder unless ``overwrite`` is set."""
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
+                            "--overwrite to replace it)")
+
+
 @dataclass
 class Pipeline:
     """Configuration of a full analysis; :meth:`run` applies it to one or more recordings.
@@ -306,9 +313,7 @@ class Result:
         only when complete, so a failure leaves no half-written result.
         """
         out = Path(out)
-        if out.exists() and any(out.iterdir()) and not overwrite:
-            raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
-                                "--overwrite to replace it)")
+        check_output_folder(out, overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
