@@ -13,7 +13,7 @@ from __future__ import annotations
 # Load the backends package before binding the function ``backends`` below: importing a
 # subpackage for the first time sets it as an attribute of its parent and would hide it.
 import faceexpr.backends.builtin  # noqa: F401
-from faceexpr import analysis, data, features, io, preprocess, synthetic
+from faceexpr import analysis, data, features, io, plot, preprocess, report, synthetic
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (
     BackendNotFoundError,
@@ -65,9 +65,11 @@ __all__ = [
     "io",
     "make_features",
     "make_pose",
+    "plot",
     "pose_estimator",
     "preprocess",
     "register",
+    "report",
     "state_model",
     "synthetic",
     "triangulator",

@@ -384,6 +384,8 @@ def _pose_by_state(
             "space": first["space"].values,
         },
         name=f"state_{stat}",
+        # units say how to draw the faces (pixels: y points down)
+        attrs={k: poses[0].attrs[k] for k in ("units",) if k in poses[0].attrs},
     )
 
 

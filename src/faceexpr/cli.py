@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
                     help="extra state-model option (repeatable)")
     an.add_argument("--out", type=Path, default=Path("faceexpr-out"), help="output folder")
     an.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    an.add_argument("--video", type=Path, nargs="+", default=[], metavar="VIDEO",
+                    help="video of each input file, in the same order: write a labelled "
+                         "copy with the landmarks and states")
+    an.add_argument("--no-figures", action="store_true", help="tables only, no figures")
+    an.add_argument("--svg", action="store_true", help="also write figures as SVG")
     an.add_argument("--quiet", action="store_true", help="no progress bars")
 
     demo = sub.add_parser("demo", help="run the pipeline on synthetic faces with known states")
@@ -71,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=None,
                       help="also write the results of each run into OUT/2d, OUT/3d")
     demo.add_argument("--overwrite", action="store_true")
+    demo.add_argument("--video", action="store_true",
+                      help="with --out: render the 2D camera's video and write it labelled")
 
     sub.add_parser("backends", help="list registered backends and whether they are usable")
     return parser
@@ -86,13 +93,22 @@ def _analyze(args: argparse.Namespace) -> int:
                      **_options(args.model_option)}
     reader_options = {"fps": args.fps} if args.fps else {}
     check_output_folder(args.out, args.overwrite)  # before the fit, not after it
+    if args.video and len(args.video) != len(args.files):
+        raise FaceexprError(f"--video needs one video per input file: got {len(args.video)} "
+                            f"video(s) for {len(args.files)} file(s)")
+    for video in args.video:
+        if not video.is_file():
+            raise FaceexprError(f"{video}: video not found")
     pipe = Pipeline(n_states=args.n_states, state_model=args.model, model_options=model_options,
                     estimator_options=reader_options, confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
                     progress=not args.quiet)
     result = pipe.run([str(f) for f in args.files])
-    result.save(args.out, overwrite=args.overwrite)
+    videos = dict(zip(result.sessions, args.video))
+    formats = ("png", "svg") if args.svg else ("png",)
+    result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
+                formats=formats, videos=videos)
     freq = result.frequencies
     print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
           f"state, {args.n_states} states ({result.model.name})")
@@ -121,7 +137,15 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"{label:<28}{args.frames:>8}{result.features[0].sizes['features']:>10}"
               f"{ari:>8.3f}{seconds:>9.1f}")
         if args.out is not None:
-            result.save(args.out / f"{dims}d", overwrite=args.overwrite)
+            folder = args.out / f"{dims}d"
+            videos = {}
+            if args.video and dims == 2:
+                from faceexpr.synthetic_video import render_face_video
+
+                args.out.mkdir(parents=True, exist_ok=True)
+                video = render_face_video(pose, args.out / "synthetic2d.mp4")
+                videos = {result.sessions[0]: video}
+            result.save(folder, overwrite=args.overwrite, videos=videos)
     print("ARI: adjusted Rand index between true and recovered states (1 = perfect)")
     if args.out is not None:
         print(f"results written to {args.out}")

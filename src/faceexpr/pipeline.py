@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +38,8 @@ from faceexpr.interfaces import PathLike, StateModel
 from faceexpr.io import load_pose, to_netcdf
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.registry import pose_estimator, state_model, triangulator
+from faceexpr.report import write_figures, write_report
+from faceexpr.schemes import SchemeLike
 
 PoseInput = xr.Dataset | str | os.PathLike[str]
 
@@ -229,6 +231,8 @@ class Result:
     states: list[xr.DataArray]
     posteriors: list[xr.DataArray]
     model: StateModel
+    selection: pd.DataFrame | None = None
+    """Model-selection table when several numbers of states were compared."""
 
     @property
     def n_states(self) -> int:
@@ -306,11 +310,34 @@ class Result:
             "history": list(self.egocentric[0].attrs.get("faceexpr_history", [])),
         }
 
-    def save(self, out: PathLike, overwrite: bool = False) -> Path:
-        """Write tables (CSV), arrays (netCDF), the model and a summary into folder ``out``.
+    def save(
+        self,
+        out: PathLike,
+        overwrite: bool = False,
+        figures: bool = True,
+        formats: Sequence[str] = ("png",),
+        videos: Mapping[str, PathLike] | None = None,
+        scheme: SchemeLike | str = "auto",
+    ) -> Path:
+        """Write tables (CSV), arrays (netCDF), the model, figures and ``report.html``.
 
         Everything is written to a temporary folder beside ``out`` and moved into place
         only when complete, so a failure leaves no half-written result.
+
+        Parameters
+        ----------
+        out
+            Output folder; an existing non-empty folder needs ``overwrite``.
+        overwrite
+            Replace an existing folder.
+        figures
+            Draw the figures (:func:`faceexpr.report.write_figures`) and the report page.
+        formats
+            Figure file formats, e.g. ``("png", "svg")``.
+        videos
+            Session name → its video: also write a labelled video per session.
+        scheme
+            Skeleton of the faces in figures and videos (``"auto"``: recognise it).
         """
         out = Path(out)
         check_output_folder(out, overwrite)
@@ -318,6 +345,10 @@ class Result:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             self._write(tmp)
+            if figures:
+                found = write_figures(self, tmp, formats, scheme, videos,
+                                      progress=self.pipeline.progress)
+                write_report(self, tmp, found)
             if out.exists():
                 old = out.with_name(f".{out.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

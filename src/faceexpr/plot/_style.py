@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure
 
 from faceexpr.data import get_fps
@@ -43,12 +44,10 @@ def state_colors(n_states: int) -> list[str]:
     return [STATE_PALETTE[k % len(STATE_PALETTE)] for k in range(n_states)]
 
 
-def state_cmap(n_states: int) -> ListedColormap:
+def state_cmap(n_states: int) -> Colormap:
     """Colormap for state indices ``0..n_states-1``; values below 0 draw as "no state"."""
     cmap = ListedColormap(state_colors(n_states), name="faceexpr_states")
-    cmap.set_under(NO_STATE_COLOR)
-    cmap.set_bad(NO_STATE_COLOR)
-    return cmap
+    return cmap.with_extremes(under=NO_STATE_COLOR, bad=NO_STATE_COLOR)
 
 
 def state_label(state: int, names: Sequence[str] | None = None) -> str:
@@ -98,6 +97,10 @@ def time_axis(obj: xr.DataArray | xr.Dataset) -> tuple[npt.NDArray[np.float64], 
     return np.arange(obj.sizes["time"], dtype=np.float64), "frame"
 
 
+def _savefig(fig: Figure, path: Path, fmt: str, dpi: int) -> None:
+    fig.savefig(path, format=fmt, dpi=dpi)
+
+
 def save_figure(
     fig: Figure,
     path: str | Path,
@@ -112,7 +115,6 @@ def save_figure(
     written = []
     for fmt in formats:
         target = Path(path).with_suffix(f".{fmt.lstrip('.')}")
-        fmt = fmt.lstrip(".")
-        atomic_write(target, lambda tmp, f=fmt: fig.savefig(tmp, format=f, dpi=dpi))
+        atomic_write(target, partial(_savefig, fig, fmt=fmt.lstrip("."), dpi=dpi))
         written.append(target)
     return written

@@ -1,0 +1,207 @@
+"""Figures and the HTML summary page written beside a result's tables.
+
+:func:`write_figures` draws every figure that applies to a :class:`faceexpr.Result`;
+:func:`write_report` writes ``report.html``, one page that shows the figures and links
+every file of the output folder. :meth:`faceexpr.Result.save` calls both.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from faceexpr.interfaces import PathLike
+from faceexpr.io._common import atomic_write
+from faceexpr.plot import save_figure
+from faceexpr.schemes import SchemeLike, guess_scheme
+
+if TYPE_CHECKING:
+    from faceexpr.pipeline import Result
+
+
+@dataclass
+class FigureFile:
+    """One figure written to disk, with what the report says about it."""
+
+    name: str
+    title: str
+    caption: str
+    paths: list[Path] = field(default_factory=list)
+
+
+def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str,
+                                                                    Callable[[], Figure]]]:
+    """(file stem, title, caption, how to draw it) of every figure that applies."""
+    from faceexpr.plot import dynamics, ethogram, faces, head, selection
+
+    k = result.n_states
+    freq = result.frequencies["relative"]
+    plan: list[tuple[str, str, str, Callable[[], Figure]]] = [
+        ("expressions", "Expressions",
+         "Average egocentric face of every state, with its share of the frames.",
+         lambda: faces.expressions(result.expressions, scheme, freq)),
+        ("expressions_relative", "Expressions as displacements",
+         "Every state's face (colour) against the overall mean face (grey); differences "
+         "magnified ×3 so small expressions show.",
+         lambda: faces.expressions(result.expressions, scheme, freq, relative=True)),
+        ("frequencies", "State frequencies",
+         "Time spent in every state, absolute and relative.",
+         lambda: dynamics.frequencies(result.frequencies)),
+        ("transitions", "Transitions",
+         "Probability of the next frame's state given this frame's state.",
+         lambda: dynamics.transitions(result.transitions)),
+        ("dwell_times", "Dwell times",
+         "Distribution of the length of uninterrupted stays in every state; the line is "
+         "the median.",
+         lambda: dynamics.dwell_times(result.bouts, k, result.fps)),
+        ("kinematics_by_state", "Head kinematics by state",
+         "Distribution of head speed and acceleration in the frames of every state.",
+         lambda: head.kinematics_by_state(result.kinematics, result.states, k)),
+    ]
+    for name, feat, states, kin in zip(result.sessions, result.features, result.states,
+                                       result.kinematics):
+        plan.append((f"timeline_{name}", f"Timeline: {name}",
+                     "Feature time series over the state sequence (bands), and the state "
+                     "raster.",
+                     partial(ethogram.timeline, feat, states, k, title=name)))
+        plan.append((f"kinematics_{name}", f"Head kinematics: {name}",
+                     "Head position, velocity and acceleration over time, with the states.",
+                     partial(head.kinematics, kin, states, k)))
+    table = result.selection
+    if table is not None and len(table) > 1:
+        plan.append(("model_selection", "Model selection",
+                     "Information criteria and log-likelihood against the number of states.",
+                     lambda: selection.model_selection(table, chosen=k)))
+    return plan
+
+
+def write_figures(
+    result: Result,
+    folder: PathLike,
+    formats: Sequence[str] = ("png",),
+    scheme: SchemeLike | str = "auto",
+    videos: Mapping[str, PathLike] | None = None,
+    progress: bool = False,
+) -> list[FigureFile]:
+    """Draw every figure that applies to ``result`` into ``folder``.
+
+    Parameters
+    ----------
+    result
+        A pipeline result.
+    folder
+        An existing folder.
+    formats
+        File formats, e.g. ``("png", "svg")``.
+    scheme
+        Skeleton of the faces; ``"auto"`` recognises known landmark schemes.
+    videos
+        Session name → video file: write ``<session>_labelled.mp4`` with the landmarks and
+        the current state drawn on every frame (needs the ``video`` extra).
+    progress
+        Show progress bars.
+
+    Returns
+    -------
+    list of FigureFile
+        What was written, in the order the report shows it.
+    """
+    folder = Path(folder)
+    if isinstance(scheme, str):
+        scheme = guess_scheme([str(n) for n in result.egocentric[0]["landmarks"].values])
+    plan = _figure_plan(result, scheme)
+    written = []
+    for name, title, caption, draw in tqdm(plan, desc="figures", disable=not progress,
+                                           leave=False):
+        paths = save_figure(draw(), folder / name, formats)
+        written.append(FigureFile(name, title, caption, paths))
+    for session, video in (videos or {}).items():
+        written.append(_labelled_video(result, session, video, folder, scheme, progress))
+    return written
+
+
+def _labelled_video(result: Result, session: str, video: PathLike, folder: Path,
+                    scheme: SchemeLike, progress: bool) -> FigureFile:
+    from faceexpr.plot.video import labelled_video
+
+    if session not in result.sessions:
+        raise ValueError(f"video given for unknown session {session!r}; sessions are "
+                         f"{result.sessions}")
+    i = result.sessions.index(session)
+    out = folder / f"{session}_labelled.mp4"
+    labelled_video(video, result.poses[i], out, states=result.states[i],
+                   n_states=result.n_states, scheme=scheme, progress=progress)
+    return FigureFile(out.stem, f"Labelled video: {session}",
+                      f"{Path(video).name} with the landmarks and the current state.", [out])
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
+figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
+figcaption { color: #555; font-size: 0.9em; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile],
+                 title: str = "faceexpr report") -> Path:
+    """Write ``report.html`` in ``folder``: summary, tables, figures and links to all files.
+
+    The page uses relative links only, so the folder can be moved or shared as a whole.
+    """
+    folder = Path(folder)
+    summary = result.summary()
+    esc = html.escape
+    facts = {
+        "Sessions": ", ".join(summary["sessions"]),
+        "States": summary["n_states"],
+        "State model": summary["state_model"],
+        "Frames (with a state)": f"{summary['n_frames']} ({summary['n_frames_with_state']})",
+        "Features": summary["n_features"],
+        "Dimensions": f"{summary['dims']}D",
+        "Frame rate": f"{summary['fps']:g} fps" if summary["fps"] else "unknown",
+        "Log-likelihood": f"{summary['log_likelihood']:.1f}",
+    }
+    parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+             f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
+             f"<h1>{esc(title)}</h1>", "<table>"]
+    parts += [f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()]
+    parts.append("</table>")
+    parts += ["<h2>State frequencies</h2>", _html_table(result.frequencies),
+              "<h2>Dwell times</h2>", _html_table(result.dwell_times)]
+    for fig in figures:
+        parts.append(f"<h2 id='{esc(fig.name)}'>{esc(fig.title)}</h2>")
+        main = fig.paths[0].name
+        if main.endswith(".mp4"):
+            parts.append(f"<video controls src='{esc(main)}' style='max-width:100%'></video>")
+        else:
+            parts.append(f"<figure><a href='{esc(main)}'><img src='{esc(main)}' "
+                         f"alt='{esc(fig.title)}'></a>")
+        others = " ".join(f"<a href='{esc(p.name)}'>{esc(p.suffix[1:])}</a>"
+                          for p in fig.paths[1:])
+        parts.append(f"<figcaption>{esc(fig.caption)} {others}</figcaption></figure>"
+                     if not main.endswith(".mp4") else f"<p>{esc(fig.caption)}</p>")
+    files = sorted(p.name for p in folder.iterdir() if p.is_file()
+                   and p.suffix in {".csv", ".nc", ".npz", ".json"})
+    parts += ["<h2>Files</h2>", "<ul>"]
+    parts += [f"<li><a href='{esc(n)}'><code>{esc(n)}</code></a></li>" for n in files]
+    parts += ["</ul>", "</body></html>\n"]
+    out = folder / "report.html"
+    text = "\n".join(parts)
+    atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return out
+
+
+def _html_table(table: pd.DataFrame) -> str:
+    return table.to_html(float_format=lambda v: f"{v:.3g}", border=0, na_rep="")
