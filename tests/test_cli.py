@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from faceexpr.cli import main
-from faceexpr.synthetic import SyntheticFace, simulate
+from faceexpr.io.video import read_video_frames
+from faceexpr.synthetic import simulate
+from faceexpr.synthetic_video import render_face_video
 
 
 def test_analyze_anipose_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,11 +27,33 @@ def test_analyze_anipose_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert set(expr.columns) == {"states", "landmarks", "x", "y", "z"} and len(expr) == 9 * 21
 
 
-def test_analyze_dlc_h5(tmp_path: Path, sim3d: SyntheticFace) -> None:
-    h5 = sim3d.write_dlc(tmp_path / "face.h5")
+def test_analyze_dlc_h5_with_its_video(tmp_path: Path) -> None:
+    sim = simulate(120, n_expressions=3, seed=4, n_cameras=1)
+    h5 = sim.write_dlc(tmp_path / "face.h5")
+    video = render_face_video(sim.view(0), tmp_path / "face.mp4")
     out = tmp_path / "res"
-    assert main(["analyze", str(h5), "--n-states", "5", "--out", str(out), "--quiet"]) == 0
+    assert main(["analyze", str(h5), "--n-states", "3", "--out", str(out), "--quiet",
+                 "--video", str(video), "--svg"]) == 0
     assert (out / "face.nc").exists()
+    for name in ("expressions", "timeline_face", "transitions"):
+        assert (out / f"{name}.png").exists() and (out / f"{name}.svg").exists()
+    assert sum(1 for _ in read_video_frames(out / "face_labelled.mp4")) == 120
+    assert "face_labelled.mp4" in (out / "report.html").read_text()
+
+
+def test_analyze_checks_videos_before_fitting(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    sim = simulate(100, seed=4, n_cameras=1)
+    h5 = sim.write_dlc(tmp_path / "face.h5")
+    out = tmp_path / "res"
+    args = ["analyze", str(h5), "--out", str(out), "--quiet", "--n-states", "3", "--video"]
+    assert main([*args, str(tmp_path / "a.mp4"), str(tmp_path / "b.mp4")]) == 1
+    assert "one video per input file: got 2 video(s) for 1 file(s)" in capsys.readouterr().err
+    assert main([*args, str(tmp_path / "gone.mp4")]) == 1
+    assert "gone.mp4: video not found" in capsys.readouterr().err
+    assert main(["analyze", str(h5), "--out", str(out), "--quiet", "--n-states", "3",
+                 "--no-figures"]) == 0
+    assert not list(out.glob("*.png")) and (out / "states.csv").exists()
 
 
 def test_exit_codes_and_one_line_errors(tmp_path: Path,
@@ -66,6 +90,7 @@ def test_demo_reports_ari(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     for row in rows:
         assert float(row.split()[-2]) >= 0.9
     assert (tmp_path / "d" / "2d" / "states.csv").exists()
+    assert (tmp_path / "d" / "3d" / "report.html").exists()
 
 
 def test_backends_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,3 +81,11 @@ def test_feature_mismatch_and_unfitted_errors() -> None:
         fe.state_model("hmmlearn", covariance_type="spherical")
     with pytest.raises(fe.InvalidFeaturesError, match="need at least n_states"):
         fe.state_model("hmmlearn", n_states=9).fit(feats.isel(time=slice(0, 5)))
+
+
+def test_too_many_states_for_the_data_is_explained() -> None:
+    rng = np.random.default_rng(0)
+    x = fe.make_features(rng.normal(size=(20, 10)), [f"f{i}" for i in range(10)])
+    with pytest.raises(fe.FaceexprError, match="9 states with full covariances over 10 "
+                                               "features are too many for 20 frames"):
+        fe.state_model("hmmlearn", n_states=9, n_init=2).fit(x)

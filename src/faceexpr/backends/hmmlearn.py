@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import FloatArray, StateModel
 
 _LOG = logging.getLogger("hmmlearn.base")
@@ -108,7 +109,7 @@ class HmmlearnStateModel(StateModel):
     def _fit_arrays(self, segments: list[FloatArray]) -> None:
         x = np.concatenate(segments)
         lengths = [len(s) for s in segments]
-        best, best_ll = None, -np.inf
+        best, best_ll, failure = None, -np.inf, ""
         for i in range(int(self.options["n_init"])):
             seed = None if self.random_state is None else int(self.random_state) + i
             hmm = self._initial_hmm(x, seed)
@@ -119,13 +120,23 @@ class HmmlearnStateModel(StateModel):
                 _LOG.setLevel(logging.ERROR)
                 try:
                     hmm.fit(x, lengths)
+                    ll = float(hmm.score(x, lengths))
+                except ValueError as exc:
+                    # a state shrank onto too few frames for its covariance: try the next start
+                    failure, ll = str(exc), -np.inf
                 finally:
                     _LOG.setLevel(level)
-                ll = float(hmm.score(x, lengths))
             if np.isfinite(ll) and ll > best_ll:
                 best, best_ll = hmm, ll
         if best is None:
-            raise RuntimeError("every hmmlearn restart ended with a non-finite log-likelihood")
+            d = x.shape[1]
+            raise FaceexprError(
+                f"every one of the {self.options['n_init']} hmmlearn restart(s) failed"
+                f"{f' ({failure})' if failure else ''}: {self.n_states} states with "
+                f"{self.options['covariance_type']} covariances over {d} features are too "
+                f"many for {len(x)} frames; use fewer states, covariance_type='diag' or "
+                "fewer features"
+            )
         self._hmm = best
         self.log_likelihood_ = best_ll
         self.n_iter_ = int(best.monitor_.iter)
