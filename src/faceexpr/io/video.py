@@ -105,12 +105,7 @@ def read_video_frames(
 ) -> Iterator[npt.NDArray[np.uint8]]:
     """Yield the frames of a video one at a time as ``(height, width, 3)`` BGR arrays.
 
-    Raises
-    ------
-    FileNotFoundError
-        When the file does not exist.
-    FileFormatError
-        When OpenCV cannot open it as a video.
+    Errors are those of :func:`open_capture`; the video is closed when the loop ends.
     """
     cap, _ = open_capture(path)
     try:
