@@ -14,9 +14,11 @@ from __future__ import annotations
 # subpackage for the first time sets it as an attribute of its parent and would hide it.
 import faceexpr.backends.builtin  # noqa: F401
 from faceexpr import analysis, data, features, io, plot, preprocess, report, synthetic
+from faceexpr.calibration import Board, calibrate
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (
     BackendNotFoundError,
+    CalibrationError,
     FaceexprError,
     FileFormatError,
     InvalidFeaturesError,
@@ -43,6 +45,8 @@ __version__ = "0.1.0"
 __all__ = [
     "FACE21",
     "BackendNotFoundError",
+    "Board",
+    "CalibrationError",
     "FaceexprError",
     "FileFormatError",
     "InvalidFeaturesError",
@@ -58,6 +62,7 @@ __all__ = [
     "__version__",
     "analysis",
     "backends",
+    "calibrate",
     "data",
     "features",
     "get_plugin_manager",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import warnings
@@ -78,6 +79,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--overwrite", action="store_true")
     demo.add_argument("--video", action="store_true",
                       help="with --out: render the 2D camera's video and write it labelled")
+
+    cal = sub.add_parser("calibrate", help="calibrate synchronised cameras from board videos")
+    cal.add_argument("videos", nargs="+", type=Path,
+                     help="videos (or folders of images) of a calibration board, one or more "
+                          "per camera, the camera named in the file name (--cam-regex)")
+    cal.add_argument("--board", choices=["charuco", "checkerboard"], default="charuco")
+    cal.add_argument("--board-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                     help="squares (ChArUco) or inner corners (checkerboard) across, down")
+    cal.add_argument("--square", type=float, default=None,
+                     help="square side length; its unit is the calibration's (e.g. mm)")
+    cal.add_argument("--marker", type=float, default=None, help="ArUco marker side (ChArUco)")
+    cal.add_argument("--marker-bits", type=int, default=4)
+    cal.add_argument("--dict-size", type=int, default=50)
+    cal.add_argument("--anipose-config", type=Path, default=None,
+                     help="read the board from an Anipose config.toml's [calibration]")
+    cal.add_argument("--cam-regex", default=r"cam([A-Z])",
+                     help=r"regex whose first group is the camera name (default cam([A-Z]))")
+    cal.add_argument("--skip", type=int, default=20, help="use every N-th video frame")
+    cal.add_argument("--fisheye", action="store_true")
+    cal.add_argument("--out", type=Path, default=Path("calibration.toml"))
+    cal.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    cal.add_argument("--quiet", action="store_true", help="no progress output")
 
     sub.add_parser("backends", help="list registered backends and whether they are usable")
     return parser
@@ -152,6 +175,48 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _calibrate(args: argparse.Namespace) -> int:
+    from faceexpr.calibration import Board, board_from_anipose_config, calibrate
+
+    if args.out.exists() and not args.overwrite:
+        raise FaceexprError(f"{args.out} exists (pass --overwrite to replace it)")
+    if args.anipose_config is not None:
+        from faceexpr.io.anipose_config import read_anipose_config
+
+        board = board_from_anipose_config(read_anipose_config(args.anipose_config).calibration)
+    else:
+        if args.board_size is None or args.square is None:
+            raise FaceexprError("give --board-size W H and --square (and --marker for a "
+                                "ChArUco board), or --anipose-config")
+        if args.board == "charuco":
+            if args.marker is None:
+                raise FaceexprError("a ChArUco board needs --marker (the marker side)")
+            board = Board.charuco(*args.board_size, args.square, args.marker,
+                                  marker_bits=args.marker_bits, dict_size=args.dict_size)
+        else:
+            board = Board.checkerboard(*args.board_size, args.square)
+    if all(v.is_dir() for v in args.videos):
+        inputs: Any = {_camera_of(v, args.cam_regex): v for v in args.videos}
+    else:
+        inputs = [str(v) for v in args.videos]
+    result = calibrate(inputs, board, args.out, cam_regex=args.cam_regex, fisheye=args.fisheye,
+                       progress=not args.quiet, video_skip=args.skip)
+    print(f"cameras {', '.join(result.camera_names)}: board found in "
+          + ", ".join(f"{n}/{t}" for n, t in zip(result.n_detections.values(),
+                                                  result.n_frames.values()))
+          + f" frames; reprojection error {result.error:.3f} px")
+    print(f"calibration written to {result.path}")
+    return 0
+
+
+def _camera_of(path: Path, cam_regex: str) -> str:
+    match = re.search(cam_regex, path.name)
+    if match is None:
+        raise FaceexprError(f"{path}: no camera name in the folder name (--cam-regex "
+                            f"{cam_regex!r})")
+    return match.group(1)
+
+
 def _backends(args: argparse.Namespace) -> int:
     from faceexpr.registry import backends
 
@@ -164,7 +229,8 @@ def _backends(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``faceexpr`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    commands = {"analyze": _analyze, "demo": _demo, "backends": _backends}
+    commands = {"analyze": _analyze, "demo": _demo, "calibrate": _calibrate,
+                "backends": _backends}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numerical chatter of EM

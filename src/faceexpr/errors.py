@@ -43,3 +43,7 @@ class MissingDependencyError(FaceexprError, ImportError):
 
 class NotFittedError(FaceexprError, RuntimeError):
     """A state model was used before :meth:`~faceexpr.interfaces.StateModel.fit`."""
+
+
+class CalibrationError(FaceexprError, ValueError):
+    """The cameras could not be calibrated from the given views (or the board is invalid)."""

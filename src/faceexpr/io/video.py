@@ -38,7 +38,7 @@ def require_cv2() -> ModuleType:
         import cv2
     except ImportError as exc:
         raise MissingDependencyError(
-            'writing videos needs OpenCV, which is not installed: pip install "faceexpr[video]"'
+            'this needs OpenCV, which is not installed: pip install "faceexpr[video]"'
         ) from exc
     return cv2
 
