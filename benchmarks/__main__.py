@@ -1,64 +1,52 @@
-"""Fit time of every registered, available StateModel backend on synthetic HMM data.
+"""faceexpr benchmarks: ``python -m benchmarks [state-models|triangulation|all] [options]``.
 
-Each backend fits the same data in the same process, so the ratios to hmmlearn are
-measured side by side. ``python -m benchmarks --frames 5000 20000 --dims 60 --states 9``.
+``state-models`` sweeps frames T, dimensions D and states K for every registered
+StateModel backend (third-party plugins included) and prints fit seconds per EM
+iteration, total fit and predict time, peak memory, final log-likelihood and the adjusted
+Rand index to the true states, with each backend's ratio to hmmlearn measured side by side.
+``triangulation`` reports frames/s and 3D error of each Anipose method. Tables are also
+written as CSV (and a plot) into ``--out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import xarray as xr
 
-import faceexpr as fe
-from faceexpr.analysis import state_agreement
-from faceexpr.data import make_features
-from faceexpr.synthetic import sticky_chain
-
-
-def hmm_data(n: int, d: int, k: int, seed: int = 0) -> tuple[xr.DataArray, xr.DataArray]:
-    """Features drawn from a sticky Gaussian HMM with known states."""
-    rng = np.random.default_rng(seed)
-    states = sticky_chain(rng, n, k, 30.0)
-    means = rng.normal(0, 2, (k, d))
-    x = means[states] + rng.normal(0, 1, (n, d))
-    return make_features(x, [f"f{i}" for i in range(d)]), xr.DataArray(states, dims="time")
+from benchmarks import state_models, triangulation
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("--frames", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("which", nargs="?", default="all",
+                        choices=["all", "state-models", "triangulation"])
+    parser.add_argument("--frames", type=int, nargs="+", default=[20000, 100000])
     parser.add_argument("--dims", type=int, nargs="+", default=[60])
     parser.add_argument("--states", type=int, nargs="+", default=[9])
-    parser.add_argument("--n-iter", type=int, default=20)
+    parser.add_argument("--covariance", choices=["full", "diag"], default="full")
+    parser.add_argument("--n-iter", type=int, default=10, help="EM iterations per fit")
+    parser.add_argument("--backends", nargs="+", default=None,
+                        help="state-model backends (default: every available one)")
+    parser.add_argument("--triangulation-frames", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
-    table = fe.backends()
-    names = table[(table.stage == "state_model") & table.available]["name"].tolist()
-    rows = []
-    for n in args.frames:
-        for d in args.dims:
-            for k in args.states:
-                feats, truth = hmm_data(n, d, k)
-                for name in names:
-                    model = fe.state_model(name, n_states=k, n_iter=args.n_iter, tol=1e-9)
-                    start = time.perf_counter()
-                    model.fit(feats)
-                    fit_s = time.perf_counter() - start
-                    start = time.perf_counter()
-                    pred = model.predict(feats)
-                    rows.append({"backend": name, "T": n, "D": d, "K": k, "fit_s": fit_s,
-                                 "iters": getattr(model, "n_iter_", np.nan),
-                                 "predict_s": time.perf_counter() - start,
-                                 "log_likelihood": model.score(feats),
-                                 "ARI": state_agreement(truth, pred)})
-    df = pd.DataFrame(rows)
-    df["s_per_iter"] = df["fit_s"] / df["iters"]
-    base = df[df.backend == "hmmlearn"].set_index(["T", "D", "K"])["fit_s"]
-    df["fit_ratio_to_hmmlearn"] = [r.fit_s / base.loc[(r.T, r.D, r.K)] for r in df.itertuples()]
-    print(df.round(3).to_string(index=False))
+    args.out.mkdir(parents=True, exist_ok=True)
+    pd.set_option("display.width", 200)
+    if args.which in ("all", "state-models"):
+        print(f"state models ({args.covariance} covariance, {args.n_iter} EM iterations):")
+        table = state_models.run(args.frames, args.dims, args.states, args.covariance,
+                                 args.n_iter, args.backends)
+        table.to_csv(args.out / "state_models.csv", index=False)
+        state_models.plot(table, args.out / "state_models.png")
+        print(table.drop(columns=["covariance"]).round(3).to_string(index=False))
+        print(f"written to {args.out / 'state_models.csv'} and state_models.png\n")
+    if args.which in ("all", "triangulation"):
+        table = triangulation.run(args.triangulation_frames)
+        table.to_csv(args.out / "triangulation.csv", index=False)
+        print("triangulation (21 landmarks, 3 cameras, 5% outliers):")
+        print(table.round(3).to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import contextlib
 import io
 import itertools
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from faceexpr.errors import CalibrationError, FileFormatError, MissingDependencyError
+from faceexpr.errors import (
+    CalibrationError,
+    FileFormatError,
+    InvalidPoseError,
+    MissingDependencyError,
+)
+from faceexpr.io.cameras import camera_name
 from faceexpr.io.video import require_cv2
 from faceexpr.synthetic import Camera
 
@@ -232,12 +237,10 @@ class _Source:
 
 
 def _camera_name(path: PathLike, cam_regex: str) -> str:
-    match = re.search(cam_regex, Path(path).name)
-    if match is None:
-        raise CalibrationError(
-            f"{path}: cannot tell the camera from the file name: it does not match "
-            f"cam_regex {cam_regex!r}")
-    return match.group(1) if match.groups() else match.group(0)
+    try:
+        return camera_name(path, cam_regex)
+    except InvalidPoseError as exc:
+        raise CalibrationError(str(exc)) from None
 
 
 def _is_image(path: PathLike) -> bool:

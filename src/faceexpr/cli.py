@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 import warnings
@@ -65,6 +64,20 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--video", type=Path, nargs="+", default=[], metavar="VIDEO",
                     help="video of each input file, in the same order: write a labelled "
                          "copy with the landmarks and states")
+    an.add_argument("--calibration", type=Path, default=None,
+                    help="Anipose calibration.toml: the files are 2D views of synchronised "
+                         "cameras (one file per camera, named by --cam-regex), triangulated "
+                         "to 3D; files that differ only in the camera are one recording")
+    an.add_argument("--cam-regex", default=r"cam([A-Z])",
+                    help=r"regex whose first group is the camera in a file name "
+                         r"(default cam([A-Z]))")
+    an.add_argument("--triangulation", choices=["dlt", "ransac", "optim"], default=None,
+                    help="triangulation method (default ransac, or the Anipose config's)")
+    an.add_argument("--anipose-config", type=Path, default=None,
+                    help="an Anipose project's config.toml: its [triangulation] options, "
+                         "cam_regex and [labeling] scheme")
+    an.add_argument("--triangulation-option", action="append", default=[],
+                    metavar="KEY=VALUE", help="extra triangulator option (repeatable)")
     an.add_argument("--no-figures", action="store_true", help="tables only, no figures")
     an.add_argument("--svg", action="store_true", help="also write figures as SVG")
     an.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -116,6 +129,10 @@ def _analyze(args: argparse.Namespace) -> int:
                      **_options(args.model_option)}
     reader_options = {"fps": args.fps} if args.fps else {}
     check_output_folder(args.out, args.overwrite)  # before the fit, not after it
+    inputs, names, tri_options, scheme = _recordings(args, reader_options)
+    if args.video and tri_options:
+        raise FaceexprError("--video labels 2D analyses; it cannot be combined with "
+                            "--calibration")
     if args.video and len(args.video) != len(args.files):
         raise FaceexprError(f"--video needs one video per input file: got {len(args.video)} "
                             f"video(s) for {len(args.files)} file(s)")
@@ -126,18 +143,50 @@ def _analyze(args: argparse.Namespace) -> int:
                     estimator_options=reader_options, confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
-                    progress=not args.quiet)
-    result = pipe.run([str(f) for f in args.files])
+                    progress=not args.quiet,
+                    triangulator="anipose" if tri_options else None,
+                    triangulator_options=tri_options)
+    result = pipe.run(inputs, names)
     videos = dict(zip(result.sessions, args.video))
     formats = ("png", "svg") if args.svg else ("png",)
     result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
-                formats=formats, videos=videos)
+                formats=formats, videos=videos, scheme=scheme)
     freq = result.frequencies
     print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
           f"state, {args.n_states} states ({result.model.name})")
     print(freq[["n_frames", "relative", "n_bouts"]].round(3).to_string())
     print(f"results written to {args.out}")
     return 0
+
+
+def _recordings(args: argparse.Namespace, reader_options: dict[str, Any]
+                ) -> tuple[list[Any], list[str] | None, dict[str, Any], Any]:
+    """Inputs, session names, triangulator options and skeleton scheme of ``analyze``."""
+    if args.calibration is None:
+        if args.anipose_config or args.triangulation or args.triangulation_option:
+            raise FaceexprError("--anipose-config, --triangulation and --triangulation-option "
+                                "need --calibration (the cameras' calibration.toml)")
+        return [str(f) for f in args.files], None, {}, "auto"
+    from faceexpr.io.cameras import group_recordings, load_cameras
+
+    options: dict[str, Any] = {}
+    cam_regex: str = args.cam_regex
+    scheme: Any = "auto"
+    if args.anipose_config is not None:
+        from faceexpr.io.anipose_config import read_anipose_config
+
+        config = read_anipose_config(args.anipose_config)
+        options = config.triangulator_options()
+        cam_regex = config.cam_regex if args.cam_regex == r"cam([A-Z])" else args.cam_regex
+        if config.scheme_chains:
+            scheme = [list(chain) for chain in config.scheme_chains]
+    options["calibration"] = str(args.calibration)
+    if args.triangulation:
+        options["method"] = args.triangulation
+    options.update(_options(args.triangulation_option))
+    groups = group_recordings(args.files, cam_regex)
+    inputs = [load_cameras(files, cam_regex, **reader_options) for files in groups.values()]
+    return inputs, list(groups), options, scheme
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -176,14 +225,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from faceexpr.calibration import Board, board_from_anipose_config, calibrate
+    from faceexpr.calibration import Board, calibrate
 
     if args.out.exists() and not args.overwrite:
         raise FaceexprError(f"{args.out} exists (pass --overwrite to replace it)")
     if args.anipose_config is not None:
         from faceexpr.io.anipose_config import read_anipose_config
 
-        board = board_from_anipose_config(read_anipose_config(args.anipose_config).calibration)
+        board = read_anipose_config(args.anipose_config).board()
     else:
         if args.board_size is None or args.square is None:
             raise FaceexprError("give --board-size W H and --square (and --marker for a "
@@ -191,12 +240,15 @@ def _calibrate(args: argparse.Namespace) -> int:
         if args.board == "charuco":
             if args.marker is None:
                 raise FaceexprError("a ChArUco board needs --marker (the marker side)")
-            board = Board.charuco(*args.board_size, args.square, args.marker,
+            width, height = args.board_size
+            board = Board.charuco(width, height, args.square, args.marker,
                                   marker_bits=args.marker_bits, dict_size=args.dict_size)
         else:
-            board = Board.checkerboard(*args.board_size, args.square)
+            board = Board.checkerboard(args.board_size[0], args.board_size[1], args.square)
     if all(v.is_dir() for v in args.videos):
-        inputs: Any = {_camera_of(v, args.cam_regex): v for v in args.videos}
+        from faceexpr.io.cameras import camera_name
+
+        inputs: Any = {camera_name(v, args.cam_regex): v for v in args.videos}
     else:
         inputs = [str(v) for v in args.videos]
     result = calibrate(inputs, board, args.out, cam_regex=args.cam_regex, fisheye=args.fisheye,
@@ -207,14 +259,6 @@ def _calibrate(args: argparse.Namespace) -> int:
           + f" frames; reprojection error {result.error:.3f} px")
     print(f"calibration written to {result.path}")
     return 0
-
-
-def _camera_of(path: Path, cam_regex: str) -> str:
-    match = re.search(cam_regex, path.name)
-    if match is None:
-        raise FaceexprError(f"{path}: no camera name in the folder name (--cam-regex "
-                            f"{cam_regex!r})")
-    return match.group(1)
 
 
 def _backends(args: argparse.Namespace) -> int:

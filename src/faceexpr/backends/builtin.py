@@ -19,7 +19,9 @@ def faceexpr_pose_estimators() -> list[type[PoseEstimator]]:
 
 @hookimpl
 def faceexpr_triangulators() -> list[type[Triangulator]]:
-    return []
+    from faceexpr.backends.anipose import AniposeTriangulator
+
+    return [AniposeTriangulator]
 
 
 @hookimpl

@@ -24,6 +24,8 @@ from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.io import anipose, deeplabcut
 from faceexpr.io._common import PathLike, existing_file, first_line
 from faceexpr.io.anipose import from_anipose_csv, to_anipose_csv
+from faceexpr.io.anipose_config import AniposeConfig, read_anipose_config
+from faceexpr.io.cameras import group_recordings, load_cameras
 from faceexpr.io.deeplabcut import from_dlc_file, to_dlc_file
 from faceexpr.io.netcdf import from_netcdf, to_netcdf
 
@@ -31,10 +33,14 @@ __all__ = [
     "CSV_SNIFFERS",
     "READERS",
     "SUFFIX_FORMATS",
+    "AniposeConfig",
     "from_anipose_csv",
     "from_dlc_file",
     "from_netcdf",
+    "group_recordings",
+    "load_cameras",
     "load_pose",
+    "read_anipose_config",
     "save_pose",
     "to_anipose_csv",
     "to_dlc_file",
