@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
 METHODS: dict[str, dict[str, Any]] = {
     "dlt": {"method": "dlt"},
     "ransac": {"method": "ransac"},
