@@ -7,11 +7,21 @@ import nox
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.default_venv_backend = "venv"
 
+# pomegranate needs torch; installed first so pip takes this CPU build instead of picking
+# the newest CUDA build on its own.
+TORCH = "torch==2.13.0"
+
+
+def install_tests(session: nox.Session) -> None:
+    """faceexpr with the test extra (real anipose, OpenCV and pomegranate backends)."""
+    session.install(TORCH)
+    session.install("-e", ".[test]")
+
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The fast test suite (a few minutes)."""
-    session.install("-e", ".[test]")
+    install_tests(session)
     session.run("pytest", "-q", *session.posargs, env={"MPLBACKEND": "Agg"})
 
 
@@ -32,7 +42,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src/."""
-    session.install("-e", ".[test]")
+    install_tests(session)
     session.run("mypy", "--strict", "src/faceexpr")
 
 
@@ -45,6 +55,10 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Speed of the registered state models, printed as a table."""
-    session.install("-e", ".")
+    """State models (T x D x K sweep, ratios to hmmlearn) and triangulation, as tables.
+
+    ``nox -s benchmarks -- state-models --frames 20000 100000 --dims 60 --states 9``.
+    """
+    session.install(TORCH)
+    session.install("-e", ".[anipose,pomegranate]")
     session.run("python", "-m", "benchmarks", *session.posargs)

@@ -27,5 +27,6 @@ def faceexpr_triangulators() -> list[type[Triangulator]]:
 @hookimpl
 def faceexpr_state_models() -> list[type[StateModel]]:
     from faceexpr.backends.hmmlearn import HmmlearnStateModel
+    from faceexpr.backends.pomegranate import PomegranateStateModel
 
-    return [HmmlearnStateModel]
+    return [HmmlearnStateModel, PomegranateStateModel]

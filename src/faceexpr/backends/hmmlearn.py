@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
+from faceexpr.backends._init import kmeans_start
 from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import FloatArray, StateModel
 
@@ -32,7 +33,8 @@ class HmmlearnStateModel(StateModel):
         Restarts, each from its own k-means clustering (see :meth:`_initial_hmm`); the one
         with the highest log-likelihood is kept.
     min_covar
-        Floor on the covariance diagonal, keeps states from collapsing on few frames.
+        Added to the diagonal of the starting covariances (hmmlearn uses it only there;
+        its M-step regularises full covariances with its own prior).
     random_state
         Seed; restart ``i`` uses ``random_state + i``.
     """
@@ -75,29 +77,17 @@ class HmmlearnStateModel(StateModel):
 
         hmmlearn's own start gives every state the covariance of all the data and a single
         k-means run; on face data that often merges expressions, so we start from the best
-        of 10 k-means runs with each cluster's own covariance and sticky transitions.
+        of 10 k-means runs with each cluster's own covariance and sticky transitions (the
+        start every backend shares: :func:`faceexpr.backends._init.kmeans_start`).
         """
-        from sklearn.cluster import KMeans
-
-        k, d = self.n_states, x.shape[1]
-        labels = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
-        floor = float(self.options["min_covar"]) * np.eye(d)
-        overall = np.atleast_2d(np.cov(x, rowvar=False)) + floor
-        means = np.empty((k, d))
-        covars = np.empty((k, d, d))
-        for j in range(k):
-            members = x[labels == j]
-            means[j] = members.mean(axis=0) if len(members) else x.mean(axis=0)
-            covars[j] = (np.atleast_2d(np.cov(members, rowvar=False)) + floor
-                         if len(members) > d else overall)
+        start = kmeans_start(x, self.n_states, min_covar=float(self.options["min_covar"]),
+                             seed=seed)
         hmm = self._new_hmm(seed, init_params="")
-        hmm.n_features = d
-        hmm.startprob_ = np.full(k, 1.0 / k)
-        stay = 0.9 if k > 1 else 1.0
-        hmm.transmat_ = np.full((k, k), (1.0 - stay) / max(k - 1, 1))
-        np.fill_diagonal(hmm.transmat_, stay)
-        hmm.means_ = means
-        hmm.covars_ = self._hmmlearn_covars(covars)
+        hmm.n_features = x.shape[1]
+        hmm.startprob_ = start.startprob
+        hmm.transmat_ = start.transmat
+        hmm.means_ = start.means
+        hmm.covars_ = self._hmmlearn_covars(start.covars)
         return hmm
 
     def _hmmlearn_covars(self, covars: FloatArray) -> FloatArray:
