@@ -23,6 +23,7 @@ from faceexpr.errors import (
     FileFormatError,
     InvalidFeaturesError,
     InvalidPoseError,
+    InvalidStatesError,
     MissingDependencyError,
     NotFittedError,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "FileFormatError",
     "InvalidFeaturesError",
     "InvalidPoseError",
+    "InvalidStatesError",
     "LandmarkScheme",
     "MissingDependencyError",
     "NotFittedError",

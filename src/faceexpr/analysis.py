@@ -39,6 +39,7 @@ __all__ = [
     "bouts",
     "dwell_times",
     "kinematics_by_state",
+    "match_means",
     "match_states",
     "relabel",
     "state_agreement",
@@ -524,16 +525,19 @@ def state_agreement(a: StatesLike, b: StatesLike) -> float:
     return float(adjusted_rand_score(la, lb))
 
 
-def match_states(reference: StatesLike, other: StatesLike, n_states: int) -> IntArray:
+def match_states(reference: StatesLike, other: StatesLike, n_states: int,
+                 n_other: int | None = None) -> IntArray:
     """Find the renaming of ``other``'s states that best agrees with ``reference``.
 
     Maximises the number of frames on which the labelings agree (Hungarian assignment on
-    the co-occurrence matrix), using frames labelled in both.
+    the co-occurrence matrix), using frames labelled in both. ``other`` may have a
+    different number of states ``n_other`` (two values of K): its states left without a
+    partner get the new labels ``n_states, n_states + 1, ...``.
 
     Returns
     -------
     numpy.ndarray
-        int64 of length ``n_states``, a permutation with
+        int64 of length ``n_other`` (default ``n_states``) with
         ``mapping[other_label] = reference_label``; apply it with :func:`relabel`.
 
     Examples
@@ -543,16 +547,52 @@ def match_states(reference: StatesLike, other: StatesLike, n_states: int) -> Int
     ...              xr.DataArray([2, 2, 0, 1], dims="time"), 3).tolist()
     [1, 2, 0]
     """
+    n_other = n_states if n_other is None else n_other
+    _all_labels(reference, n_states)
+    _all_labels(other, n_other)
+    ref, oth = _pair_labels(reference, other)
+    confusion = np.zeros((n_other, n_states), dtype=np.int64)
+    np.add.at(confusion, (oth, ref), 1)
+    return _assignment(confusion, maximize=True)
+
+
+def match_means(reference: npt.ArrayLike, other: npt.ArrayLike) -> IntArray:
+    """Rename states of one model after another's by their means (no shared frames needed).
+
+    Hungarian assignment minimising the total Euclidean distance between state means, e.g.
+    of two backends, two seeds or two K fitted on the same features. ``reference`` is
+    ``(K1, D)``, ``other`` ``(K2, D)`` (e.g. each model's ``means_``); states of ``other``
+    without a partner get the labels ``K1, K1 + 1, ...``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ``mapping[other_state] = reference_state``; apply it with :func:`relabel`.
+
+    Examples
+    --------
+    >>> match_means([[0.0, 0.0], [5.0, 5.0]], [[5.1, 4.9], [0.2, 0.0]]).tolist()
+    [1, 0]
+    """
+    from scipy.spatial.distance import cdist
+
+    ref = np.atleast_2d(np.asarray(reference, dtype=np.float64))
+    oth = np.atleast_2d(np.asarray(other, dtype=np.float64))
+    if ref.shape[1] != oth.shape[1]:
+        raise InvalidStatesError(f"the means have {ref.shape[1]} and {oth.shape[1]} features; "
+                                 "they must describe the same features")
+    return _assignment(cdist(oth, ref), maximize=False)
+
+
+def _assignment(cost: npt.NDArray[Any], maximize: bool) -> IntArray:
+    """Row → column of an optimal assignment; unassigned rows get new labels after them."""
     from scipy.optimize import linear_sum_assignment
 
-    _all_labels(reference, n_states)
-    _all_labels(other, n_states)
-    ref, oth = _pair_labels(reference, other)
-    confusion = np.zeros((n_states, n_states), dtype=np.int64)
-    np.add.at(confusion, (oth, ref), 1)
-    rows, cols = linear_sum_assignment(confusion, maximize=True)
-    mapping = np.empty(n_states, dtype=np.int64)
+    rows, cols = linear_sum_assignment(cost, maximize=maximize)
+    mapping = np.full(cost.shape[0], -1, dtype=np.int64)
     mapping[rows] = cols
+    spare = np.flatnonzero(mapping < 0)
+    mapping[spare] = cost.shape[1] + np.arange(spare.size)
     return mapping
 
 

@@ -34,6 +34,19 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _n_states(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of states or 'auto', got "
+                                         f"{text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of states must be >= 1, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceexpr", description="Facial-expression states from face landmarks.")
@@ -43,7 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("files", nargs="+", type=Path,
                     help="DeepLabCut .h5/.csv, Anipose pose-3d .csv or faceexpr .nc files; "
                          "several files are fitted as one model")
-    an.add_argument("--n-states", type=int, default=9, help="number of states (default 9)")
+    an.add_argument("--n-states", type=_n_states, default=9,
+                    help="number of states (default 9), or 'auto': the best of --candidates "
+                         "by --criterion")
+    an.add_argument("--candidates", type=int, nargs=2, default=[2, 12], metavar=("MIN", "MAX"),
+                    help="numbers of states tried by --n-states auto (default 2 12)")
+    an.add_argument("--criterion", choices=["bic", "aic", "heldout"], default="bic",
+                    help="how --n-states auto chooses (default bic)")
     an.add_argument("--model", default="hmmlearn", help="state model backend")
     an.add_argument("--covariance", choices=["full", "diag"], default="full")
     an.add_argument("--n-init", type=int, default=3, help="restarts, best kept (default 3)")
@@ -139,7 +158,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for video in args.video:
         if not video.is_file():
             raise FaceexprError(f"{video}: video not found")
-    pipe = Pipeline(n_states=args.n_states, state_model=args.model, model_options=model_options,
+    low, high = args.candidates
+    pipe = Pipeline(n_states=args.n_states, candidates=tuple(range(low, high + 1)),
+                    criterion=args.criterion, state_model=args.model, model_options=model_options,
                     estimator_options=reader_options, confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
@@ -152,8 +173,13 @@ def _analyze(args: argparse.Namespace) -> int:
     result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
                 formats=formats, videos=videos, scheme=scheme)
     freq = result.frequencies
+    if result.selection is not None:
+        table = result.selection.set_index("n_states")
+        print(table[["log_likelihood", "n_parameters", "bic", "aic",
+                     "heldout_log_likelihood"]].round(1).to_string())
+        print(f"{args.criterion} chooses {result.n_states} states")
     print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
-          f"state, {args.n_states} states ({result.model.name})")
+          f"state, {result.n_states} states ({result.model.name})")
     print(freq[["n_frames", "relative", "n_bouts"]].round(3).to_string())
     print(f"results written to {args.out}")
     return 0

@@ -36,6 +36,7 @@ from faceexpr.features import (
 )
 from faceexpr.interfaces import PathLike, StateModel
 from faceexpr.io import load_pose, to_netcdf
+from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.registry import pose_estimator, state_model, triangulator
 from faceexpr.report import write_figures, write_report
@@ -62,7 +63,13 @@ class Pipeline:
     Parameters
     ----------
     n_states
-        Number of hidden states (expressions) K.
+        Number of hidden states (expressions) K, or ``"auto"``: fit every K of
+        ``candidates`` and keep the one ``criterion`` prefers
+        (:func:`faceexpr.model_selection.select_n_states`; the table is
+        :attr:`Result.selection`).
+    candidates, criterion
+        Numbers of states tried by ``n_states="auto"``, and ``"bic"``, ``"aic"`` or
+        ``"heldout"``.
     state_model
         Registered StateModel backend name (``fe.backends()`` lists them).
     model_options
@@ -98,7 +105,9 @@ class Pipeline:
         Show progress bars.
     """
 
-    n_states: int = 9
+    n_states: int | Literal["auto"] = 9
+    candidates: Sequence[int] = tuple(range(2, 13))
+    criterion: Literal["bic", "aic", "heldout"] = "bic"
     state_model: str = "hmmlearn"
     model_options: dict[str, Any] = field(default_factory=dict)
     estimator: str = "file"
@@ -204,7 +213,16 @@ class Pipeline:
         kin = [head_kinematics(e) for e in egos]
         feats = self.features(egos, kin)
         options = {"random_state": self.random_state, **self.model_options}
-        model = state_model(self.state_model, n_states=self.n_states, **options).fit(feats)
+        selection = None
+        if self.n_states == "auto":
+            selection = select_n_states(feats, self.candidates, self.state_model,
+                                        self.criterion, progress=self.progress, **options)
+            model = selection.model
+        elif isinstance(self.n_states, int) and self.n_states >= 1:
+            model = state_model(self.state_model, n_states=self.n_states, **options).fit(feats)
+        else:
+            raise ValueError(f"n_states must be a positive number or 'auto', got "
+                             f"{self.n_states!r}")
         states = []
         for f, e in zip(feats, egos):
             s = model.predict(f)
@@ -215,7 +233,7 @@ class Pipeline:
         bar.close()
         return Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
                       kinematics=kin, features=feats, states=states, posteriors=posteriors,
-                      model=model)
+                      model=model, selection=None if selection is None else selection.table)
 
 
 @dataclass
@@ -307,6 +325,7 @@ class Result:
             "log_likelihood": self.model.score(self.features),
             "dims": n_spatial_dims(self.egocentric[0]),
             "fps": self.fps,
+            "n_states_chosen_by": None if self.selection is None else self.pipeline.criterion,
             "history": list(self.egocentric[0].attrs.get("faceexpr_history", [])),
         }
 
@@ -380,4 +399,6 @@ class Result:
             ds["posterior"] = p
             to_netcdf(ds, folder / f"{name}.nc")
         self.model.save(folder / "model.npz")
+        if self.selection is not None:
+            self.selection.to_csv(folder / "model_selection.csv", index=False)
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))

@@ -61,8 +61,6 @@ _EXPRESSIONS: dict[str, dict[str, tuple[float, float, float]]] = {
                "righteye2": (0, -3, 0), "leyebrow1": (0, -3, 0), "reyebrow1": (0, -3, 0),
                "nose3": (0, 2, 0), "nose4": (0, 2, 0)},
 }
-# Fraction of the previous frame's expression kept each frame: changes ease in over a few frames.
-_EASE = 0.5
 EXPRESSION_NAMES: tuple[str, ...] = tuple(_EXPRESSIONS)
 """Names of the available expression prototypes, in the order states are numbered."""
 
@@ -233,6 +231,7 @@ def simulate(
     mean_dwell_s: float = 1.0,
     expression_scale: float = 2.0,
     expression_jitter: float = 0.1,
+    ease: float = 0.5,
     head_rotation_deg: float = 3.0,
     head_translation_mm: float = 15.0,
     noise_mm: float = 0.5,
@@ -259,6 +258,9 @@ def simulate(
         to about 18 mm).
     expression_jitter
         Relative frame-to-frame variation of the expression's intensity.
+    ease
+        Fraction of the previous frame's expression kept each frame, so that changes ease
+        in over a few frames as faces do; 0 switches at once (a pure HMM).
     head_rotation_deg, head_translation_mm
         Standard deviation of the slow rigid head motion.
     noise_mm
@@ -293,8 +295,10 @@ def simulate(
 
     intensity = 1.0 + expression_jitter * _smooth_noise(rng, n_frames, 1, 5.0)
     expr = disp[states] * intensity[:, :, None]
+    if not 0 <= ease < 1:
+        raise ValueError(f"ease must be in [0, 1), got {ease}")
     # faces do not jump: ease each change over a few frames
-    expr = np.asarray(lfilter([1 - _EASE], [1, -_EASE], expr, axis=0))
+    expr = np.asarray(lfilter([1 - ease], [1, -ease], expr, axis=0))
     local = face[None] + expr
 
     angles = head_rotation_deg * _smooth_noise(rng, n_frames, 3, 2.0 * fps)
