@@ -27,8 +27,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def slow(session: nox.Session) -> None:
-    """Slow integration tests (marker ``slow``); exit code 5 (none collected) is a pass."""
-    session.install("-e", ".[test]")
+    """Slow integration tests (marker ``slow``): DeepLabCut trained and run offline.
+
+    DeepLabCut needs a matching torch/torchvision pair (pip must not pick them itself).
+    Exit code 5 (none collected) is a pass.
+    """
+    session.install("torch==2.14.1", "torchvision==0.29.1")
+    session.install("-e", ".[test,dlc]")
     session.run("pytest", "-q", "-m", "slow", *session.posargs, success_codes=[0, 5])
 
 

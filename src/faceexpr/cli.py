@@ -54,8 +54,13 @@ def _parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="find expression states in pose files")
     an.add_argument("files", nargs="+", type=Path,
-                    help="DeepLabCut .h5/.csv, Anipose pose-3d .csv or faceexpr .nc files; "
-                         "several files are fitted as one model")
+                    help="DeepLabCut .h5/.csv, Anipose pose-3d .csv or faceexpr .nc files "
+                         "(or videos, with --estimator); several are fitted as one model")
+    an.add_argument("--estimator", default="file",
+                    help="pose estimator for videos, e.g. deeplabcut (default: the files "
+                         "are landmark files)")
+    an.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="pose-estimator option (repeatable), e.g. config=project/config.yaml")
     an.add_argument("--n-states", type=_n_states, default=9,
                     help="number of states (default 9), or 'auto': the best of --candidates "
                          "by --criterion")
@@ -134,6 +139,17 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     cal.add_argument("--quiet", action="store_true", help="no progress output")
 
+    dlc = sub.add_parser("dlc", help="set up a DeepLabCut project for face landmarks")
+    dlc_sub = dlc.add_subparsers(dest="dlc_command", required=True)
+    init = dlc_sub.add_parser("init", help="create a DeepLabCut project with the face "
+                                           "landmarks and skeleton, and extract frames to label")
+    init.add_argument("name", help="project name")
+    init.add_argument("videos", nargs="+", type=Path)
+    init.add_argument("--working-directory", type=Path, default=Path("."))
+    init.add_argument("--experimenter", default="faceexpr")
+    init.add_argument("--frames", type=int, default=20, help="frames per video to label")
+    init.add_argument("--copy-videos", action="store_true")
+
     sub.add_parser("backends", help="list registered backends and whether they are usable")
     return parser
 
@@ -146,7 +162,11 @@ def _analyze(args: argparse.Namespace) -> int:
         pca = int(pca)
     model_options = {"covariance_type": args.covariance, "n_init": args.n_init,
                      **_options(args.model_option)}
-    reader_options = {"fps": args.fps} if args.fps else {}
+    reader_options: dict[str, Any] = {"fps": args.fps} if args.fps else {}
+    if args.estimator != "file":
+        reader_options = _options(args.estimator_option)
+    elif args.estimator_option:
+        raise FaceexprError("--estimator-option needs --estimator (e.g. deeplabcut)")
     check_output_folder(args.out, args.overwrite)  # before the fit, not after it
     inputs, names, tri_options, scheme = _recordings(args, reader_options)
     if args.video and tri_options:
@@ -161,7 +181,8 @@ def _analyze(args: argparse.Namespace) -> int:
     low, high = args.candidates
     pipe = Pipeline(n_states=args.n_states, candidates=tuple(range(low, high + 1)),
                     criterion=args.criterion, state_model=args.model, model_options=model_options,
-                    estimator_options=reader_options, confidence_threshold=args.confidence,
+                    estimator=args.estimator, estimator_options=reader_options,
+                    confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
                     progress=not args.quiet,
@@ -211,7 +232,14 @@ def _recordings(args: argparse.Namespace, reader_options: dict[str, Any]
         options["method"] = args.triangulation
     options.update(_options(args.triangulation_option))
     groups = group_recordings(args.files, cam_regex)
-    inputs = [load_cameras(files, cam_regex, **reader_options) for files in groups.values()]
+    if args.estimator != "file":
+        # one estimate() per recording: its videos come back with a cameras dim
+        from faceexpr.registry import pose_estimator
+
+        estimator = pose_estimator(args.estimator, **reader_options)
+        inputs = [estimator.estimate(files) for files in groups.values()]
+    else:
+        inputs = [load_cameras(files, cam_regex, **reader_options) for files in groups.values()]
     return inputs, list(groups), options, scheme
 
 
@@ -287,6 +315,16 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dlc(args: argparse.Namespace) -> int:
+    from faceexpr.dlc_project import create_face_project, next_steps
+
+    config = create_face_project(args.name, args.videos, args.working_directory,
+                                 experimenter=args.experimenter, n_frames=args.frames,
+                                 copy_videos=args.copy_videos)
+    print(next_steps(config))
+    return 0
+
+
 def _backends(args: argparse.Namespace) -> int:
     from faceexpr.registry import backends
 
@@ -299,7 +337,7 @@ def _backends(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``faceexpr`` command; returns the exit status."""
     args = _parser().parse_args(argv)
-    commands = {"analyze": _analyze, "demo": _demo, "calibrate": _calibrate,
+    commands = {"analyze": _analyze, "demo": _demo, "calibrate": _calibrate, "dlc": _dlc,
                 "backends": _backends}
     try:
         with warnings.catch_warnings():

@@ -47,3 +47,12 @@ class NotFittedError(FaceexprError, RuntimeError):
 
 class CalibrationError(FaceexprError, ValueError):
     """The cameras could not be calibrated from the given views (or the board is invalid)."""
+
+
+class DeepLabCutProjectError(FaceexprError, ValueError):
+    """A DeepLabCut project cannot be used as asked: no trained model, wrong body parts,
+    an unreadable ``config.yaml``. The message names the file or folder at fault."""
+
+
+class MissingFileError(FaceexprError, FileNotFoundError):
+    """A file or folder that DeepLabCut needs (project ``config.yaml``, video) is not there."""
