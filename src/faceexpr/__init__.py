@@ -13,7 +13,18 @@ from __future__ import annotations
 # Load the backends package before binding the function ``backends`` below: importing a
 # subpackage for the first time sets it as an attribute of its parent and would hide it.
 import faceexpr.backends.builtin  # noqa: F401
-from faceexpr import analysis, data, features, io, plot, preprocess, report, synthetic
+from faceexpr import (
+    analysis,
+    data,
+    dlc_project,
+    features,
+    io,
+    model_selection,
+    plot,
+    preprocess,
+    report,
+    synthetic,
+)
 from faceexpr.calibration import Board, calibrate
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (
@@ -29,6 +40,7 @@ from faceexpr.errors import (
 )
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseEstimator, StateModel, Triangulator
+from faceexpr.model_selection import select_n_states
 from faceexpr.pipeline import Pipeline, Result
 from faceexpr.registry import (
     backends,
@@ -66,17 +78,20 @@ __all__ = [
     "backends",
     "calibrate",
     "data",
+    "dlc_project",
     "features",
     "get_plugin_manager",
     "hookimpl",
     "io",
     "make_features",
     "make_pose",
+    "model_selection",
     "plot",
     "pose_estimator",
     "preprocess",
     "register",
     "report",
+    "select_n_states",
     "state_model",
     "synthetic",
     "triangulator",
