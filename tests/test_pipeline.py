@@ -92,3 +92,14 @@ def test_multi_camera_pose_needs_a_triangulator(sim3d: SyntheticFace) -> None:
 def test_missing_reference_landmark(sim3d: SyntheticFace) -> None:
     with pytest.raises(fe.InvalidPoseError, match=r"lacks landmark\(s\) \['nosetip'\]"):
         fe.Pipeline(n_states=3, reference="nosetip", progress=False).run(sim3d.pose3d)
+
+
+def test_reference_comes_from_the_landmark_scheme() -> None:
+    pose = simulate(200, seed=1).pose3d
+    pipe = fe.Pipeline(progress=False)
+    assert pipe.reference_of(pose) == "nose1"
+    renamed = pose.assign_coords(landmarks=[f"p{i}" for i in range(pose.sizes["landmarks"])])
+    with pytest.raises(fe.InvalidPoseError, match="name one with reference="):
+        pipe.clean(renamed)
+    ego = fe.Pipeline(reference="p3", progress=False).clean(renamed)
+    assert np.allclose(ego["position"].sel(landmarks="p3").values, 0)

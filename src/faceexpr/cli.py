@@ -71,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--model", default="hmmlearn", help="state model backend")
     an.add_argument("--covariance", choices=["full", "diag"], default="full")
     an.add_argument("--n-init", type=int, default=3, help="restarts, best kept (default 3)")
-    an.add_argument("--reference", default="nose1", help="egocentric reference landmark")
+    an.add_argument("--reference", default="auto",
+                    help="egocentric reference landmark (default: the landmark scheme's, "
+                         "nose1 for the 21-landmark face)")
     an.add_argument("--no-align", action="store_true", help="do not remove head rotation")
     an.add_argument("--confidence", type=float, default=0.5,
                     help="confidence threshold below which points are missing")

@@ -40,7 +40,7 @@ from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.registry import pose_estimator, state_model, triangulator
 from faceexpr.report import write_figures, write_report
-from faceexpr.schemes import SchemeLike
+from faceexpr.schemes import SchemeLike, guess_scheme
 
 PoseInput = xr.Dataset | str | os.PathLike[str]
 
@@ -86,7 +86,8 @@ class Pipeline:
     smoothing, smoothing_window
         ``"median"``, ``"savgol"`` or ``None`` (off) and its window in frames.
     reference
-        Egocentric origin landmark (moves with the head only).
+        Egocentric origin landmark (moves with the head only); ``"auto"``: the reference of
+        the landmark scheme the names belong to (``nose1`` for the 21-landmark face).
     align, align_landmarks
         Remove head rotation (and, in 2D, size) by Procrustes alignment, on these
         landmarks (default all).
@@ -118,7 +119,7 @@ class Pipeline:
     max_gap: int | None = 10
     smoothing: Literal["median", "savgol"] | None = None
     smoothing_window: int = 5
-    reference: str = "nose1"
+    reference: str = "auto"
     align: bool = True
     align_landmarks: Sequence[str] | None = None
     kinematic_features: Sequence[str] = ()
@@ -145,6 +146,19 @@ class Pipeline:
             poses.append(estimator.estimate(item))
         return poses
 
+    def reference_of(self, pose: xr.Dataset) -> str:
+        """The egocentric reference landmark: ``reference``, or the known scheme's."""
+        if self.reference != "auto":
+            return self.reference
+        landmarks = [str(n) for n in pose["landmarks"].values]
+        scheme = guess_scheme(landmarks)
+        if scheme is None or scheme.reference not in landmarks:
+            raise InvalidPoseError(
+                f"cannot choose the egocentric reference landmark of {landmarks[:5]}...: "
+                "they are not a known landmark scheme; name one with reference=... "
+                "(--reference), a landmark that moves with the head only")
+        return scheme.reference
+
     def clean(self, pose: xr.Dataset, template: xr.DataArray | None = None) -> xr.Dataset:
         """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric.
 
@@ -163,7 +177,7 @@ class Pipeline:
             pose = interpolate_gaps(pose, self.max_gap)
         if self.smoothing:
             pose = smooth(pose, self.smoothing, self.smoothing_window)
-        return egocentric(pose, self.reference, align=self.align,
+        return egocentric(pose, self.reference_of(pose), align=self.align,
                           align_landmarks=self.align_landmarks, template=template)
 
     def features(self, egos: Sequence[xr.Dataset],
