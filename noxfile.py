@@ -65,5 +65,5 @@ def benchmarks(session: nox.Session) -> None:
     ``nox -s benchmarks -- state-models --frames 20000 100000 --dims 60 --states 9``.
     """
     session.install(TORCH)
-    session.install("-e", ".[anipose,pomegranate]")
+    session.install("-e", ".[anipose,pomegranate,dlib]", "scikit-image")
     session.run("python", "-m", "benchmarks", *session.posargs)

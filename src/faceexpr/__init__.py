@@ -23,6 +23,7 @@ from faceexpr import (
     plot,
     preprocess,
     report,
+    schemes,
     synthetic,
 )
 from faceexpr.calibration import Board, calibrate
@@ -91,6 +92,7 @@ __all__ = [
     "preprocess",
     "register",
     "report",
+    "schemes",
     "select_n_states",
     "state_model",
     "synthetic",

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -38,7 +39,12 @@ from faceexpr.interfaces import PathLike, StateModel
 from faceexpr.io import load_pose, to_netcdf
 from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
-from faceexpr.registry import pose_estimator, state_model, triangulator
+from faceexpr.registry import (
+    pose_estimator,
+    pose_estimator_class,
+    state_model,
+    triangulator,
+)
 from faceexpr.report import write_figures, write_report
 from faceexpr.schemes import SchemeLike, guess_scheme
 
@@ -142,7 +148,12 @@ class Pipeline:
             if self.estimator == "file":
                 poses.append(load_pose(item, **self.estimator_options))
                 continue
-            estimator = estimator or pose_estimator(self.estimator, **self.estimator_options)
+            if estimator is None:
+                options = dict(self.estimator_options)
+                params = inspect.signature(pose_estimator_class(self.estimator)).parameters
+                if "progress" in params:  # the pipeline's progress setting reaches its bars
+                    options.setdefault("progress", self.progress)
+                estimator = pose_estimator(self.estimator, **options)
             poses.append(estimator.estimate(item))
         return poses
 

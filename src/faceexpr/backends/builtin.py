@@ -13,9 +13,10 @@ from faceexpr.interfaces import PoseEstimator, StateModel, Triangulator
 @hookimpl
 def faceexpr_pose_estimators() -> list[type[PoseEstimator]]:
     from faceexpr.backends.deeplabcut import DeepLabCutEstimator
+    from faceexpr.backends.dlib import DlibEstimator
     from faceexpr.backends.file import FilePoseEstimator
 
-    return [FilePoseEstimator, DeepLabCutEstimator]
+    return [FilePoseEstimator, DeepLabCutEstimator, DlibEstimator]
 
 
 @hookimpl

@@ -7,6 +7,9 @@
     DeepLabCut ``.h5``/``.csv`` (:func:`from_dlc_file`, :func:`to_dlc_file`).
 ``anipose``
     Anipose ``pose-3d/*.csv`` (:func:`from_anipose_csv`, :func:`to_anipose_csv`).
+``openface``
+    OpenFace 2.x ``FeatureExtraction``/``FaceLandmarkVidMulti`` ``.csv``
+    (:func:`from_openface_csv`, :func:`to_openface_csv`).
 ``netcdf``
     Any faceexpr Dataset as ``.nc`` (:func:`from_netcdf`, :func:`to_netcdf`).
 """
@@ -21,13 +24,14 @@ import xarray as xr
 
 from faceexpr.data import n_spatial_dims, validate_pose
 from faceexpr.errors import FileFormatError, InvalidPoseError
-from faceexpr.io import anipose, deeplabcut
+from faceexpr.io import anipose, deeplabcut, openface
 from faceexpr.io._common import PathLike, existing_file, first_line
 from faceexpr.io.anipose import from_anipose_csv, to_anipose_csv
 from faceexpr.io.anipose_config import AniposeConfig, read_anipose_config
 from faceexpr.io.cameras import group_recordings, load_cameras
 from faceexpr.io.deeplabcut import from_dlc_file, to_dlc_file
 from faceexpr.io.netcdf import from_netcdf, to_netcdf
+from faceexpr.io.openface import from_openface_csv, to_openface_csv
 
 __all__ = [
     "CSV_SNIFFERS",
@@ -37,6 +41,7 @@ __all__ = [
     "from_anipose_csv",
     "from_dlc_file",
     "from_netcdf",
+    "from_openface_csv",
     "group_recordings",
     "load_cameras",
     "load_pose",
@@ -45,6 +50,7 @@ __all__ = [
     "to_anipose_csv",
     "to_dlc_file",
     "to_netcdf",
+    "to_openface_csv",
 ]
 
 Reader = Callable[..., xr.Dataset]
@@ -53,6 +59,7 @@ READERS: dict[str, Reader] = {
     "deeplabcut": from_dlc_file,
     "anipose": from_anipose_csv,
     "netcdf": from_netcdf,
+    "openface": from_openface_csv,
 }
 """Readers by format name (``source_software``, lower case)."""
 
@@ -62,10 +69,11 @@ SUFFIX_FORMATS: dict[str, str] = {".h5": "deeplabcut", ".hdf5": "deeplabcut", ".
 CSV_SNIFFERS: dict[str, Callable[[str], bool]] = {
     "deeplabcut": deeplabcut.sniff_csv,
     "anipose": anipose.sniff_csv,
+    "openface": openface.sniff_csv,
 }
 """Tests of a CSV file's first line, tried in order; the first that says yes picks the
-reader of that name in :data:`READERS`. A new CSV format (e.g. OpenFace) registers its
-reader in :data:`READERS` and its header test here."""
+reader of that name in :data:`READERS`. A new CSV format registers its reader in
+:data:`READERS` and its header test here, as OpenFace does."""
 
 _ALIASES = {"dlc": "deeplabcut"}
 
@@ -78,11 +86,12 @@ def load_pose(path: PathLike, source_software: str | None = None, **kwargs: Any)
     path
         The file.
     source_software
-        ``"deeplabcut"``, ``"anipose"`` or ``"netcdf"`` (case-insensitive); by default the
-        format is recognised from the suffix (``.h5``, ``.hdf5``, ``.nc``) or, for
-        ``.csv``, from the header line.
+        ``"deeplabcut"``, ``"anipose"``, ``"openface"`` or ``"netcdf"`` (case-insensitive);
+        by default the format is recognised from the suffix (``.h5``, ``.hdf5``, ``.nc``)
+        or, for ``.csv``, from the header line.
     **kwargs
-        Passed to the reader, e.g. ``fps`` or ``individual``.
+        Passed to the reader, e.g. ``fps``, ``individual`` (DeepLabCut) or ``face_id``
+        (OpenFace).
 
     Returns
     -------
@@ -137,8 +146,10 @@ def _format_of(path: PathLike, source_software: str | None) -> str:
 def save_pose(ds: xr.Dataset, path: PathLike) -> None:
     """Write a pose in the format given by the suffix of ``path``.
 
-    ``.nc`` is netCDF, ``.h5``/``.hdf5`` DeepLabCut, and ``.csv`` an Anipose file for a
-    3D pose or a DeepLabCut file for a 2D one.
+    ``.nc`` is netCDF, ``.h5``/``.hdf5`` DeepLabCut, and ``.csv`` an OpenFace file for a
+    pose read from OpenFace (``attrs["source_software"] == "OpenFace"``, keeping its head
+    pose and action units), else an Anipose file for a 3D pose or a DeepLabCut file for a
+    2D one.
 
     Raises
     ------
@@ -153,6 +164,8 @@ def save_pose(ds: xr.Dataset, path: PathLike) -> None:
         to_netcdf(ds, path)
     elif suffix in (".h5", ".hdf5"):
         to_dlc_file(ds, path)
+    elif suffix == ".csv" and ds.attrs.get("source_software") == "OpenFace":
+        to_openface_csv(ds, path)
     elif suffix == ".csv" and n_spatial_dims(ds) == 3:
         to_anipose_csv(ds, path)
     elif suffix == ".csv":
