@@ -250,6 +250,10 @@ def _demo(args: argparse.Namespace) -> int:
     from faceexpr.pipeline import Pipeline
     from faceexpr.synthetic import simulate
 
+    if args.video:
+        from faceexpr.io.video import require_cv2
+
+        require_cv2()  # before anything is written
     print(f"synthetic face: {args.frames} frames, {args.n_states} expressions, seed {args.seed}")
     print(f"{'data':<28}{'frames':>8}{'features':>10}{'ARI':>8}{'seconds':>9}")
     for dims in args.dims:
