@@ -240,7 +240,7 @@ def test_estimate_errors_before_running(tmp_path: Path,
     broken.write_bytes(b"no video here")
     with pytest.raises(fe.FileFormatError, match="cannot open this file as a video"):
         est.estimate(broken)
-    with pytest.raises(fe.InvalidPoseError, match=r"several videos are camera \['A'\]"):
+    with pytest.raises(fe.InvalidPoseError, match=r"several files are camera \['A'\]"):
         est.estimate([path, path])
     with pytest.raises(DeepLabCutProjectError, match="no trained snapshot") as info:
         est.estimate(path)

@@ -47,7 +47,6 @@ from faceexpr.dlc_project import (
 from faceexpr.errors import (
     DeepLabCutProjectError,
     FileFormatError,
-    InvalidPoseError,
     MissingDependencyError,
     MissingFileError,
 )
@@ -182,14 +181,9 @@ class DeepLabCutEstimator(PoseEstimator):
         paths = [check_video(v) for v in videos]
         names: list[str] | None = None
         if len(paths) > 1:
-            from faceexpr.io.cameras import camera_name
+            from faceexpr.io.cameras import camera_names
 
-            names = [camera_name(p, self.cam_regex) for p in paths]
-            twice = sorted({n for n in names if names.count(n) > 1})
-            if twice:
-                raise InvalidPoseError(
-                    f"several videos are camera {twice} by cam_regex {self.cam_regex!r}: "
-                    f"{[str(p) for p in paths]}; give one video per camera")
+            names = camera_names(paths, self.cam_regex)
         rates = [_video_fps(p) for p in paths]
         known = [r for r in rates if r]
         if any(not math.isclose(r, known[0], rel_tol=1e-3) for r in known):

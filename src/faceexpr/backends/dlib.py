@@ -45,7 +45,6 @@ from faceexpr.data import make_pose, validate_pose, with_history
 from faceexpr.errors import (
     FaceexprError,
     FileFormatError,
-    InvalidPoseError,
     MissingDependencyError,
     MissingFileError,
 )
@@ -337,14 +336,9 @@ class DlibEstimator(PoseEstimator):
 
     # -- several cameras -------------------------------------------------------------
     def _estimate_cameras(self, paths: list[Path]) -> xr.Dataset:
-        from faceexpr.io.cameras import camera_name
+        from faceexpr.io.cameras import camera_names
 
-        names = [camera_name(p, self.cam_regex) for p in paths]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise InvalidPoseError(
-                f"several videos are camera {twice} by cam_regex {self.cam_regex!r}: "
-                f"{[str(p) for p in paths]}; give one video per camera")
+        names = camera_names(paths, self.cam_regex)
         order = sorted(range(len(paths)), key=lambda i: names[i])
         poses = [self._estimate_one(paths[i]) for i in order]
         rates = [float(p.attrs["fps"]) for p in poses]

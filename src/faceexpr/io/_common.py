@@ -146,3 +146,12 @@ def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def all_or_none(columns: list[str], present: set[str], path: PathLike) -> bool:
+    """Whether a file has the group of ``columns``; an error when it has only some of them."""
+    found = [c for c in columns if c in present]
+    if found and len(found) != len(columns):
+        missing = [c for c in columns if c not in present]
+        raise FileFormatError(f"{path}: has column '{found[0]}' but lacks {missing}")
+    return bool(found)

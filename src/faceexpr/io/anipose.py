@@ -21,6 +21,7 @@ from faceexpr.io._common import (
     READ_CSV_FLOATS,
     FloatArray,
     PathLike,
+    all_or_none,
     atomic_write,
     build_pose,
     existing_file,
@@ -112,10 +113,10 @@ def from_anipose_csv(path: PathLike, fps: float | None = None) -> xr.Dataset:
                     source_software="Anipose", units="mm", frame=frame)
     ds["reprojection_error"] = (("time", "landmarks"), per_landmark("_error"))
     ds["n_cameras"] = (("time", "landmarks"), per_landmark("_ncams"))
-    if _all_or_none(_M_COLUMNS, present, path):
+    if all_or_none(_M_COLUMNS, present, path):
         m = np.stack([column(c) for c in _M_COLUMNS], axis=-1).reshape(-1, 3, 3)
         ds["anipose_M"] = (("time", "axis_row", "axis_col"), m)
-    if _all_or_none(_CENTER_COLUMNS, present, path):
+    if all_or_none(_CENTER_COLUMNS, present, path):
         center = np.stack([column(c) for c in _CENTER_COLUMNS], axis=-1)
         ds["anipose_center"] = (("time", "axis_row"), center)
     return ds
@@ -127,14 +128,6 @@ def _read(p: Path, path: PathLike) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FileFormatError(f"{path}: cannot parse the CSV file: {exc}") from exc
     return df
-
-
-def _all_or_none(columns: list[str], present: set[str], path: PathLike) -> bool:
-    found = [c for c in columns if c in present]
-    if found and len(found) != len(columns):
-        missing = [c for c in columns if c not in present]
-        raise FileFormatError(f"{path}: has column '{found[0]}' but lacks {missing}")
-    return bool(found)
 
 
 def to_anipose_csv(ds: xr.Dataset, path: PathLike) -> None:

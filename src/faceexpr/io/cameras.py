@@ -170,6 +170,17 @@ def load_cameras(
     return validate_pose(ds, ndim=2, cameras=True)
 
 
+def camera_names(paths: Sequence[PathLike], cam_regex: str = DEFAULT_CAM_REGEX) -> list[str]:
+    """The camera of every file (:func:`camera_name`); an error when two share a camera."""
+    names = [camera_name(p, cam_regex) for p in paths]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidPoseError(
+            f"several files are camera {twice} by cam_regex {cam_regex!r}: "
+            f"{[str(p) for p in paths]}; give one file per camera")
+    return names
+
+
 def group_recordings(files: Sequence[PathLike], cam_regex: str = DEFAULT_CAM_REGEX
                      ) -> dict[str, list[Path]]:
     """Group per-camera files into recordings: names equal once the camera part is removed.

@@ -36,6 +36,7 @@ from faceexpr.io._common import (
     FloatArray,
     PathLike,
     _line_of_row,
+    all_or_none,
     atomic_write,
     build_pose,
     existing_file,
@@ -210,7 +211,7 @@ def from_openface_csv(
     if timestamp is not None:
         ds["openface_timestamp"] = ("time", regular(timestamp))
         ds["openface_timestamp"].attrs["units"] = "seconds"
-    if _all_or_none([*HEAD_TRANSLATION, *HEAD_ROTATION], present, path):
+    if all_or_none([*HEAD_TRANSLATION, *HEAD_ROTATION], present, path):
         ds["head_translation"] = (("time", "head_axis"), frame_values([*HEAD_TRANSLATION]))
         ds["head_rotation"] = (("time", "head_angle"), frame_values([*HEAD_ROTATION]))
         ds = ds.assign_coords(head_axis=["x", "y", "z"], head_angle=["rx", "ry", "rz"])
@@ -342,14 +343,6 @@ def _round_rates(estimate: float) -> list[float]:
     whole = [float(round(estimate))] if round(estimate) >= 1 else []
     ntsc = [n * 1000 / 1001 for n in (24, 30, 48, 60, 120, 240)]
     return whole + [r for r in ntsc if abs(r - estimate) < 0.5]
-
-
-def _all_or_none(columns: list[str], present: set[str], path: PathLike) -> bool:
-    found = [c for c in columns if c in present]
-    if found and len(found) != len(columns):
-        missing = [c for c in columns if c not in present]
-        raise FileFormatError(f"{path}: has column '{found[0]}' but lacks {missing}")
-    return bool(found)
 
 
 def to_openface_csv(ds: xr.Dataset, path: PathLike) -> None:
