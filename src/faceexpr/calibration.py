@@ -43,7 +43,7 @@ from faceexpr.errors import (
     MissingDependencyError,
 )
 from faceexpr.io.cameras import camera_name
-from faceexpr.io.video import require_cv2
+from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.synthetic import Camera
 
 FloatArray = npt.NDArray[np.float64]
@@ -381,11 +381,8 @@ def _iter_images(source: _Source) -> Iterator[tuple[Any, npt.NDArray[Any], str]]
 def _iter_video_frames(
     source: _Source, skip: int
 ) -> Iterator[tuple[Any, npt.NDArray[Any], str]]:
-    cv2 = require_cv2()
     for vnum, path in enumerate(source.items):
-        cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
-            raise FileFormatError(f"{path}: cannot open the file as a video")
+        cap, _ = open_capture(path)
         try:
             for fnum in itertools.count():
                 if fnum % skip:
