@@ -25,14 +25,13 @@ import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
+from faceexpr._typing import FloatArray, IntArray
 from faceexpr.data import NO_STATE, get_fps, validate_pose
 from faceexpr.errors import InvalidStatesError
 
 StatesLike = xr.DataArray | Sequence[xr.DataArray]
 """One state sequence ``(time,)`` or a list of them (one per session)."""
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
     "InvalidStatesError",

@@ -278,3 +278,18 @@ def validate_features(features: object) -> xr.DataArray:
         bad = [str(n) for n in features["features"].values[np.isinf(features.values).any(0)]]
         raise InvalidFeaturesError(f"features contain infinite values in {bad}")
     return features
+
+
+def as_sequences(features: xr.DataArray | Sequence[xr.DataArray]) -> list[xr.DataArray]:
+    """Return ``features`` as a list of validated feature matrices with the same columns."""
+    seqs = [features] if isinstance(features, xr.DataArray) else list(features)
+    if not seqs:
+        raise InvalidFeaturesError("no feature sequences given")
+    seqs = [validate_features(s) for s in seqs]
+    names = list(seqs[0]["features"].values)
+    for i, s in enumerate(seqs[1:], start=1):
+        if list(s["features"].values) != names:
+            raise InvalidFeaturesError(
+                f"sequence {i} has different feature columns than sequence 0"
+            )
+    return seqs

@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 import xarray as xr
 from scipy.signal import savgol_filter
 from sklearn.decomposition import PCA
 
+from faceexpr._typing import FloatArray
 from faceexpr.data import get_fps, make_features, validate_features, validate_pose
 from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
 from faceexpr.preprocess import apply_by_segments
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def _derivative(values: FloatArray, dt: float, order: int, window: int,

@@ -1,18 +1,21 @@
-"""The three stage interfaces every backend implements.
+"""The interfaces every backend implements.
 
-:class:`PoseEstimator` turns video(s) into a pose Dataset, :class:`Triangulator` turns
-2D views from several cameras into 3D, :class:`StateModel` assigns a hidden state to every
-frame of a feature matrix. Backends subclass one of them and are registered through the
-plugin hooks in :mod:`faceexpr.hookspecs`.
+:class:`PoseFormat` reads and writes one kind of pose file, :class:`PoseEstimator` turns
+video(s) into a pose Dataset, :class:`Triangulator` turns 2D views from several cameras
+into 3D, :class:`StateModel` assigns a hidden state to every frame of a feature matrix,
+and :class:`Command` adds a subcommand to the ``faceexpr`` program. Backends subclass one
+of them and are registered through the plugin hooks in :mod:`faceexpr.hookspecs`.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import inspect
 import json
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -20,15 +23,16 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
-from faceexpr.data import NO_STATE, validate_features
+from faceexpr._arrays import finite_segments
+from faceexpr._files import atomic_write
+from faceexpr._typing import FloatArray, PathLike
+from faceexpr.data import NO_STATE, as_sequences, validate_features
 from faceexpr.errors import (
+    BackendNotFoundError,
     InvalidFeaturesError,
     MissingDependencyError,
     NotFittedError,
 )
-
-PathLike = str | os.PathLike[str]
-FloatArray = npt.NDArray[np.float64]
 
 
 class Backend(ABC):
@@ -62,12 +66,72 @@ class Backend(ABC):
             )
 
 
+class PoseFormat(Backend):
+    """A pose file format: recognise, read and (optionally) write one kind of file.
+
+    Every method is a class method: a format holds no state. The registry
+    (:func:`faceexpr.io.load_pose`, :func:`faceexpr.io.save_pose`) picks a format by name
+    or by asking each registered format's :meth:`sniff` about the file.
+    """
+
+    suffixes: ClassVar[tuple[str, ...]] = ()
+    """File suffixes of the format, lower case with the dot (``(".h5", ".csv")``)."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names the format answers to (``"dlc"`` for ``"deeplabcut"``)."""
+    description: ClassVar[str] = ""
+    """One line for listings: what writes such files."""
+    signature: ClassVar[str] = ""
+    """What :meth:`sniff` looks for, shown when a file is not recognised."""
+
+    @classmethod
+    @abstractmethod
+    def sniff(cls, path: Path) -> bool:
+        """Whether the content of ``path`` (an existing, non-empty file with one of
+        :attr:`suffixes`) is in this format. Read as little as needed; never raise for a
+        file of another format."""
+
+    @classmethod
+    @abstractmethod
+    def read(cls, path: PathLike, **options: Any) -> xr.Dataset:
+        """Read ``path`` as a pose (validated by the caller); raise
+        :class:`~faceexpr.errors.FileFormatError` naming the file for a malformed one."""
+
+    @classmethod
+    def can_write(cls, pose: xr.Dataset) -> bool:
+        """Whether :meth:`write` can hold ``pose`` (default: when :meth:`write` exists)."""
+        return cls.write is not PoseFormat.write
+
+    @classmethod
+    def write(cls, pose: xr.Dataset, path: PathLike) -> None:
+        """Write ``pose`` to ``path`` (atomically); formats that only read leave it out."""
+        raise NotImplementedError(f"the {cls.name} format cannot be written")
+
+
 class PoseEstimator(Backend):
     """Tracks landmarks in video(s) and returns a pose Dataset."""
+
+    progress: bool = True
+    """Show progress bars; :class:`~faceexpr.pipeline.Pipeline` sets it to its own
+    setting unless the options name it."""
 
     @abstractmethod
     def estimate(self, video: PathLike | Sequence[PathLike]) -> xr.Dataset:
         """Return the pose of ``video``; several synchronised videos give a ``cameras`` dim."""
+
+
+@dataclass(frozen=True)
+class ProjectSettings:
+    """What a tool's project file says about a multi-camera recording.
+
+    Read by :meth:`Triangulator.read_project` (e.g. an Anipose ``config.toml``).
+    """
+
+    options: dict[str, Any] = field(default_factory=dict)
+    """Options of the triangulator that do what the tool would do."""
+    cam_regex: str | None = None
+    """Pattern whose first group in a file name is the camera name."""
+    skeleton: tuple[tuple[str, ...], ...] = ()
+    """Chains of landmark names joined in order, for figures."""
 
 
 class Triangulator(Backend):
@@ -77,31 +141,36 @@ class Triangulator(Backend):
     def triangulate(self, pose2d: xr.Dataset) -> xr.Dataset:
         """Return the 3D pose (dims ``time, landmarks, space`` with ``space = x, y, z``)."""
 
-
-def as_sequences(features: xr.DataArray | Sequence[xr.DataArray]) -> list[xr.DataArray]:
-    """Return ``features`` as a list of validated feature matrices with the same columns."""
-    seqs = [features] if isinstance(features, xr.DataArray) else list(features)
-    if not seqs:
-        raise InvalidFeaturesError("no feature sequences given")
-    seqs = [validate_features(s) for s in seqs]
-    names = list(seqs[0]["features"].values)
-    for i, s in enumerate(seqs[1:], start=1):
-        if list(s["features"].values) != names:
-            raise InvalidFeaturesError(
-                f"sequence {i} has different feature columns than sequence 0"
-            )
-    return seqs
+    @classmethod
+    def read_project(cls, path: PathLike) -> ProjectSettings:
+        """Read a project file of the wrapped tool; triangulators without one refuse."""
+        raise NotImplementedError(f"the {cls.name} triangulator reads no project file "
+                                  f"({path})")
 
 
-def true_runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
-    """Return ``(start, stop)`` of the runs of True in a 1D boolean array."""
-    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+class Command(ABC):
+    """A subcommand of the ``faceexpr`` program contributed by a plugin.
 
+    ``faceexpr NAME ...`` parses the arguments that :meth:`add_arguments` declares and
+    calls :meth:`run`, whose return value is the exit status. Errors derived from
+    :class:`~faceexpr.errors.FaceexprError`, ``OSError`` or ``ValueError`` print one line
+    and exit with status 1.
+    """
 
-def finite_segments(values: FloatArray) -> list[tuple[int, int]]:
-    """Return ``(start, stop)`` of the runs of rows with no NaN."""
-    return true_runs(np.asarray(np.isfinite(values).all(axis=1)))
+    name: ClassVar[str]
+    """The subcommand, e.g. ``"calibrate"``."""
+    help: ClassVar[str] = ""
+    """One line shown by ``faceexpr --help``."""
+
+    @classmethod
+    @abstractmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Declare the subcommand's arguments on its own parser."""
+
+    @classmethod
+    @abstractmethod
+    def run(cls, args: argparse.Namespace) -> int:
+        """Do the work; return the exit status."""
 
 
 class StateModel(Backend):
@@ -214,8 +283,6 @@ class StateModel(Backend):
 
         The file appears only when complete (see :func:`faceexpr.io._common.atomic_write`).
         """
-        from faceexpr.io._common import atomic_write
-
         self._check_fitted()
         meta = {"backend": self.name, "n_states": self.n_states,
                 "random_state": self.random_state, "options": self.options,
@@ -237,11 +304,7 @@ class StateModel(Backend):
             meta = json.loads(str(z["meta"]))
             params = {k: np.asarray(z[k], dtype=np.float64)
                       for k in ("means", "covars", "transmat", "startprob")}
-        target: type[StateModel] = cls
-        if cls.__dict__.get("name") != meta["backend"]:
-            from faceexpr.registry import state_model_class
-
-            target = state_model_class(meta["backend"])
+        target = _subclass_named(cls, meta["backend"])
         model = target(meta["n_states"], random_state=meta["random_state"], **meta["options"])
         model.feature_names_ = list(meta["feature_names"])
         model._set_params(params)
@@ -270,3 +333,22 @@ class StateModel(Backend):
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}(n_states={self.n_states}{opts})"
+
+
+def _subclass_named(cls: type[StateModel], name: str) -> type[StateModel]:
+    """The concrete subclass of ``cls`` (itself included) whose ``name`` is ``name``.
+
+    Registered backends are imported when the registry loads its plugins, so they are
+    among the subclasses; :func:`faceexpr.registry.load_state_model` loads the plugins
+    first.
+    """
+    todo: list[type[StateModel]] = [cls]
+    while todo:
+        current = todo.pop()
+        if current.__dict__.get("name") == name and not inspect.isabstract(current):
+            return current
+        todo += current.__subclasses__()
+    raise BackendNotFoundError(
+        f"the model file was written by the state model '{name}', which is not loaded; "
+        "read it with faceexpr.registry.load_state_model (it loads the plugins) or install "
+        "the plugin that provides it")

@@ -18,8 +18,9 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from faceexpr.data import as_sequences
 from faceexpr.errors import FaceexprError
-from faceexpr.interfaces import StateModel, as_sequences
+from faceexpr.interfaces import StateModel
 from faceexpr.registry import state_model
 
 Criterion = Literal["bic", "aic", "heldout"]
@@ -120,7 +121,7 @@ def select_n_states(
 
     Examples
     --------
-    >>> from faceexpr.synthetic import simulate
+    >>> from faceexpr.synthetic.faces import simulate
     >>> import faceexpr as fe
     >>> pipe = fe.Pipeline(progress=False)
     >>> ego = pipe.clean(simulate(600, seed=0).pose3d)

@@ -1,7 +1,7 @@
 """The whole job in one object: landmarks → egocentric face → states → tables.
 
 >>> import faceexpr as fe
->>> from faceexpr.synthetic import simulate
+>>> from faceexpr.synthetic.faces import simulate
 >>> sim = simulate(600, seed=0)
 >>> result = fe.Pipeline(n_states=5).run(sim.pose3d)
 >>> result.frequencies.shape
@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from faceexpr import analysis
+from faceexpr._typing import PathLike
 from faceexpr.data import get_fps, n_spatial_dims, validate_pose, with_history
 from faceexpr.errors import FaceexprError, InvalidPoseError
 from faceexpr.features import (
@@ -35,24 +35,23 @@ from faceexpr.features import (
     reduce_pca,
     standardize,
 )
-from faceexpr.interfaces import PathLike, StateModel
-from faceexpr.io import load_pose, to_netcdf
+from faceexpr.interfaces import PoseEstimator, StateModel
+from faceexpr.io import to_netcdf
 from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
-from faceexpr.registry import (
-    pose_estimator,
-    pose_estimator_class,
-    state_model,
-    triangulator,
-)
+from faceexpr.recording import Recording, session_name, unique_names
+from faceexpr.registry import pose_estimator, state_model, triangulator
 from faceexpr.report import write_figures, write_report
 from faceexpr.schemes import SchemeLike, guess_scheme
 
-PoseInput = xr.Dataset | str | os.PathLike[str]
+PoseInput = xr.Dataset | str | os.PathLike[str] | Recording
+"""A recording as :meth:`Pipeline.run` takes it: a pose, a pose file or video, or a
+:class:`~faceexpr.recording.Recording`."""
 
 
 def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[PoseInput]:
-    return [inputs] if isinstance(inputs, (xr.Dataset, str, os.PathLike)) else list(inputs)
+    single = (xr.Dataset, str, os.PathLike, Recording)
+    return [inputs] if isinstance(inputs, single) else list(inputs)
 
 
 def check_output_folder(out: Path, overwrite: bool) -> None:
@@ -60,6 +59,12 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
                             "--overwrite to replace it)")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @dataclass
@@ -81,8 +86,9 @@ class Pipeline:
     model_options
         Extra options of the state model (e.g. ``covariance_type``, ``n_init``).
     estimator, estimator_options
-        PoseEstimator used when :meth:`run` is given videos (default ``"file"``: the
-        inputs are pose files).
+        Registered PoseEstimator that reads every input that is not a Dataset (default
+        ``"file"``: the inputs are pose files of any registered format; its options
+        include ``format`` and the reader's, e.g. ``fps``).
     triangulator, triangulator_options
         Triangulator applied to poses with a ``cameras`` dim (needed for them).
     confidence_threshold
@@ -135,26 +141,28 @@ class Pipeline:
     progress: bool = True
 
     def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
-        """Read or track every input; Datasets pass through validated."""
+        """Read or track every input with the registered ``estimator``; Datasets pass
+        through validated.
+
+        The estimator gets ``progress`` from the pipeline unless ``estimator_options``
+        names it; a recording of several cameras passes its ``cam_regex`` too.
+        """
         items = _as_list(inputs)
         if not items:
             raise FaceexprError("no input recordings given")
         poses = []
-        estimator = None
+        estimator: PoseEstimator | None = None
         for item in items:
             if isinstance(item, xr.Dataset):
                 poses.append(validate_pose(item))
                 continue
-            if self.estimator == "file":
-                poses.append(load_pose(item, **self.estimator_options))
-                continue
             if estimator is None:
-                options = dict(self.estimator_options)
-                params = inspect.signature(pose_estimator_class(self.estimator)).parameters
-                if "progress" in params:  # the pipeline's progress setting reaches its bars
-                    options.setdefault("progress", self.progress)
+                options = {"progress": self.progress, **self.estimator_options}
+                if isinstance(item, Recording) and item.cameras:
+                    options.setdefault("cam_regex", item.cam_regex)
                 estimator = pose_estimator(self.estimator, **options)
-            poses.append(estimator.estimate(item))
+            source = item.source if isinstance(item, Recording) else item
+            poses.append(estimator.estimate(source))
         return poses
 
     def reference_of(self, pose: xr.Dataset) -> str:
@@ -170,18 +178,27 @@ class Pipeline:
                 "(--reference), a landmark that moves with the head only")
         return scheme.reference
 
-    def clean(self, pose: xr.Dataset, template: xr.DataArray | None = None) -> xr.Dataset:
+    def clean(self, pose: xr.Dataset, template: xr.DataArray | None = None,
+              recording: Recording | None = None) -> xr.Dataset:
         """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric.
 
         ``template`` is the face ``(landmarks, space)`` to align to; recordings after the
-        first are aligned to the first one's mean face so all share one head frame.
+        first are aligned to the first one's mean face so all share one head frame. A
+        ``recording``'s project options and calibration reach the triangulator
+        (``triangulator_options`` override the project's).
         """
         if "cameras" in pose.dims:
             if self.triangulator is None:
                 raise InvalidPoseError(
                     "the pose has several camera views ('cameras' dim); give a triangulator "
                     "(e.g. triangulator='anipose' with a calibration) to make it 3D")
-            pose = triangulator(self.triangulator, **self.triangulator_options).triangulate(pose)
+            options = dict(self.triangulator_options)
+            if recording is not None:
+                project = recording.project.options if recording.project else {}
+                options = {**project, **options}
+                if recording.calibration is not None:
+                    options.setdefault("calibration", str(recording.calibration))
+            pose = triangulator(self.triangulator, **options).triangulate(pose)
         if self.confidence_threshold is not None:
             pose = mask_low_confidence(pose, self.confidence_threshold)
         if self.max_gap:
@@ -213,27 +230,31 @@ class Pipeline:
         Parameters
         ----------
         inputs
-            Pose Datasets, pose files or (with an estimator) videos.
+            Pose Datasets, pose files, (with an estimator) videos, or
+            :class:`~faceexpr.recording.Recording` objects.
         names
-            Session names (default: file stems, or ``session0``…).
+            Session names (default: :func:`~faceexpr.recording.session_name`: a file's
+            stem, a Dataset's source file's stem, else ``session0``…); made unique and
+            safe as file names.
         """
         items = _as_list(inputs)
         poses = self.load(items)
         if names is None:
-            names = [Path(i).stem if not isinstance(i, xr.Dataset) else f"session{j}"
-                     for j, i in enumerate(items)]
-        if len(set(names)) != len(names):
-            names = [f"{n}_{j}" for j, n in enumerate(names)]
+            names = [session_name(i, j) for j, i in enumerate(items)]
+        elif len(names) != len(items):
+            raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
+        names = unique_names(names)
+        recordings = [i if isinstance(i, Recording) else None for i in items]
         dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
         if len(dims) > 1:
             raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
         bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not self.progress,
                    leave=False)
-        egos = [self.clean(poses[0])]
+        egos = [self.clean(poses[0], recording=recordings[0])]
         bar.update()
         template = egos[0]["position"].mean("time") if self.align else None
-        for pose in poses[1:]:
-            egos.append(self.clean(pose, template))
+        for pose, rec in zip(poses[1:], recordings[1:]):
+            egos.append(self.clean(pose, template, rec))
             bar.update()
         kin = [head_kinematics(e) for e in egos]
         feats = self.features(egos, kin)
@@ -387,6 +408,7 @@ class Result:
         check_output_folder(out, overwrite)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a result folder follows the umask
         try:
             self._write(tmp)
             if figures:

@@ -16,11 +16,10 @@ from scipy.ndimage import median_filter
 from scipy.signal import savgol_filter
 from scipy.spatial.transform import Rotation
 
+from faceexpr._arrays import finite_segments, true_runs
+from faceexpr._typing import FloatArray
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
-from faceexpr.interfaces import finite_segments, true_runs
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def mask_low_confidence(pose: xr.Dataset, threshold: float = 0.5) -> xr.Dataset:

@@ -1,24 +1,51 @@
-"""The plugin registry: find backends by stage and name.
+"""The plugin registry: find backends, file formats and commands by stage and name.
 
 Built-in backends and third-party plugins go through the same pluggy hooks
-(:mod:`faceexpr.hookspecs`); third-party ones are discovered from the entry-point group
-``faceexpr`` the first time the registry is used.
+(:mod:`faceexpr.hookspecs`): the modules named in :data:`DEFAULT_PLUGINS` are imported and
+registered the first time the registry is used, then third-party plugins from the
+entry-point group ``faceexpr``. The rest of faceexpr reaches a backend only through this
+module, never by importing it.
 """
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
 import pluggy
 
 from faceexpr import hookspecs
+from faceexpr._typing import PathLike
 from faceexpr.errors import BackendNotFoundError
-from faceexpr.interfaces import Backend, PoseEstimator, StateModel, Triangulator
+from faceexpr.interfaces import (
+    Backend,
+    Command,
+    PoseEstimator,
+    PoseFormat,
+    StateModel,
+    Triangulator,
+)
 
 B = TypeVar("B", bound=Backend)
 
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "faceexpr.backends.netcdf",
+    "faceexpr.backends.movement",
+    "faceexpr.backends.deeplabcut",
+    "faceexpr.backends.anipose",
+    "faceexpr.backends.openface",
+    "faceexpr.backends.file",
+    "faceexpr.backends.dlib",
+    "faceexpr.backends.hmmlearn",
+    "faceexpr.backends.pomegranate",
+)
+"""Modules of faceexpr's own plugins, registered through the same hooks as third-party
+ones (by name, so that the core never imports a backend)."""
+
 STAGES: dict[str, tuple[str, type[Backend]]] = {
+    "pose_format": ("faceexpr_pose_formats", PoseFormat),
     "pose_estimator": ("faceexpr_pose_estimators", PoseEstimator),
     "triangulator": ("faceexpr_triangulators", Triangulator),
     "state_model": ("faceexpr_state_models", StateModel),
@@ -33,9 +60,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
     if _manager is None:
         pm = pluggy.PluginManager(hookspecs.PROJECT)
         pm.add_hookspecs(hookspecs)
-        from faceexpr.backends import builtin
-
-        pm.register(builtin, name="faceexpr.builtin")
+        for module in DEFAULT_PLUGINS:
+            pm.register(importlib.import_module(module), name=module)
         pm.load_setuptools_entrypoints(hookspecs.PROJECT)
         _manager = pm
     return _manager
@@ -71,6 +97,9 @@ def _classes(stage: str) -> dict[str, type[Backend]]:
 
 def _get(stage: str, name: str, base: type[B]) -> type[B]:
     classes = _classes(stage)
+    if stage == "pose_format" and name not in classes:
+        name = next((n for n, c in classes.items()
+                     if name in getattr(c, "aliases", ())), name)
     if name not in classes:
         raise BackendNotFoundError(
             f"no {stage.replace('_', ' ')} backend named '{name}'; "
@@ -79,6 +108,35 @@ def _get(stage: str, name: str, base: type[B]) -> type[B]:
     cls = classes[name]
     assert issubclass(cls, base)
     return cls
+
+
+def pose_format(name: str) -> type[PoseFormat]:
+    """Return the PoseFormat class registered as ``name`` (or with ``name`` as an alias)."""
+    return _get("pose_format", name.strip().lower(), PoseFormat)  # type: ignore[type-abstract]
+
+
+def pose_formats() -> dict[str, type[PoseFormat]]:
+    """Every registered PoseFormat class by name, in registration order."""
+    return {n: c for n, c in _classes("pose_format").items()
+            if issubclass(c, PoseFormat)}
+
+
+def cli_commands() -> dict[str, type[Command]]:
+    """Every plugin subcommand of ``faceexpr`` by name (a later plugin overrides)."""
+    found: dict[str, type[Command]] = {}
+    for result in reversed(get_plugin_manager().hook.faceexpr_cli_commands()):
+        for cls in result or []:
+            if not (isinstance(cls, type) and issubclass(cls, Command)):
+                raise TypeError(f"faceexpr_cli_commands returned {cls!r}, not a Command "
+                                "subclass")
+            found[cls.name] = cls
+    return found
+
+
+def load_state_model(path: PathLike) -> StateModel:
+    """Read a model written by :meth:`StateModel.save` with the backend that wrote it."""
+    get_plugin_manager()  # the backends' classes exist once their plugins are loaded
+    return StateModel.load(Path(path))
 
 
 def pose_estimator_class(name: str) -> type[PoseEstimator]:
@@ -97,10 +155,19 @@ def state_model_class(name: str) -> type[StateModel]:
 
 
 def pose_estimator(name: str, **options: Any) -> PoseEstimator:
-    """Build the pose estimator ``name`` (e.g. ``"file"``, ``"deeplabcut"``)."""
+    """Build the pose estimator ``name`` (e.g. ``"file"``, ``"deeplabcut"``).
+
+    ``progress`` (show progress bars) is taken by every estimator: it is the
+    :attr:`~faceexpr.interfaces.PoseEstimator.progress` attribute of the built object,
+    not a constructor argument.
+    """
     cls = pose_estimator_class(name)
     cls.check_available()
-    return cls(**options)
+    progress = options.pop("progress", None)
+    estimator = cls(**options)
+    if progress is not None:
+        estimator.progress = bool(progress)
+    return estimator
 
 
 def triangulator(name: str, **options: Any) -> Triangulator:

@@ -12,19 +12,54 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import pandas as pd
+import xarray as xr
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from faceexpr.interfaces import PathLike
+from faceexpr._typing import PathLike
 from faceexpr.io._common import atomic_write
 from faceexpr.plot import save_figure
 from faceexpr.schemes import SchemeLike, guess_scheme
 
-if TYPE_CHECKING:
-    from faceexpr.pipeline import Result
+
+class Result(Protocol):
+    """What the figures and the page read of a result (:class:`faceexpr.Result` has it).
+
+    A protocol, so that this module serves :mod:`faceexpr.pipeline` without importing it.
+    """
+
+    @property
+    def sessions(self) -> list[str]: ...
+    @property
+    def poses(self) -> list[xr.Dataset]: ...
+    @property
+    def egocentric(self) -> list[xr.Dataset]: ...
+    @property
+    def kinematics(self) -> list[xr.Dataset]: ...
+    @property
+    def features(self) -> list[xr.DataArray]: ...
+    @property
+    def states(self) -> list[xr.DataArray]: ...
+    @property
+    def selection(self) -> pd.DataFrame | None: ...
+    @property
+    def n_states(self) -> int: ...
+    @property
+    def fps(self) -> float | None: ...
+    @property
+    def expressions(self) -> xr.DataArray: ...
+    @property
+    def frequencies(self) -> pd.DataFrame: ...
+    @property
+    def bouts(self) -> pd.DataFrame: ...
+    @property
+    def dwell_times(self) -> pd.DataFrame: ...
+    @property
+    def transitions(self) -> xr.DataArray: ...
+    def summary(self) -> dict[str, Any]: ...
 
 
 @dataclass

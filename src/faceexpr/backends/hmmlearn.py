@@ -9,9 +9,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from faceexpr.backends._init import kmeans_start
+from faceexpr._typing import FloatArray
+from faceexpr.backends._start import kmeans_start
 from faceexpr.errors import FaceexprError
-from faceexpr.interfaces import FloatArray, StateModel
+from faceexpr.hookspecs import hookimpl
+from faceexpr.interfaces import StateModel
 
 _LOG = logging.getLogger("hmmlearn.base")
 
@@ -78,7 +80,7 @@ class HmmlearnStateModel(StateModel):
         hmmlearn's own start gives every state the covariance of all the data and a single
         k-means run; on face data that often merges expressions, so we start from the best
         of 10 k-means runs with each cluster's own covariance and sticky transitions (the
-        start every backend shares: :func:`faceexpr.backends._init.kmeans_start`).
+        start every backend shares: :func:`faceexpr.backends._start.kmeans_start`).
         """
         start = kmeans_start(x, self.n_states, min_covar=float(self.options["min_covar"]),
                              seed=seed)
@@ -159,3 +161,8 @@ class HmmlearnStateModel(StateModel):
 
     def _score_array(self, x: FloatArray) -> float:
         return float(self._hmm.score(x))
+
+
+@hookimpl
+def faceexpr_state_models() -> list[type[StateModel]]:
+    return [HmmlearnStateModel]

@@ -1,7 +1,7 @@
 """StateModel backend on pomegranate 1.x (``pomegranate.hmm.DenseHMM``, PyTorch).
 
 The model is the same Gaussian HMM as the hmmlearn backend's, with the same k-means start
-(:func:`faceexpr.backends._init.kmeans_start`) and the same likelihood, so the two give the
+(:func:`faceexpr.backends._start.kmeans_start`) and the same likelihood, so the two give the
 same scores and posteriors for the same parameters. What pomegranate does differently by
 default, and what this backend changes:
 
@@ -34,9 +34,11 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
-from faceexpr.backends._init import kmeans_start
+from faceexpr._typing import FloatArray
+from faceexpr.backends._start import kmeans_start
 from faceexpr.errors import FaceexprError
-from faceexpr.interfaces import FloatArray, StateModel
+from faceexpr.hookspecs import hookimpl
+from faceexpr.interfaces import StateModel
 
 
 def _resolve_device(device: str) -> str:
@@ -372,3 +374,8 @@ class PomegranateStateModel(StateModel):
             e = self._emissions(self._tensor(x))
             f = self._hmm.forward(emissions=e)[0, -1]
             return float(torch.logsumexp(f + self._hmm.ends, dim=0))
+
+
+@hookimpl
+def faceexpr_state_models() -> list[type[StateModel]]:
+    return [PomegranateStateModel]

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import errno
 import os
-import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
+from faceexpr._files import atomic_write
+from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import make_pose
 from faceexpr.errors import FileFormatError, InvalidPoseError
 
-PathLike: TypeAlias = str | os.PathLike[str]
-FloatArray: TypeAlias = npt.NDArray[np.float64]
-
 # pandas < 3 parses CSV floats a last bit off what was written unless asked for
 # round-trip precision; pandas 3 does it by default and deprecates the option.
+__all__ = ["READ_CSV_FLOATS", "all_or_none", "atomic_write", "build_pose", "existing_file",
+           "first_line", "frame_numbers", "to_float"]
+
 READ_CSV_FLOATS: dict[str, Any] = (
     {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 )
@@ -126,26 +126,6 @@ def build_pose(path: PathLike, position: FloatArray, landmarks: list[str],
         return make_pose(position, landmarks, confidence, source_files=[str(path)], **kwargs)
     except InvalidPoseError as exc:
         raise FileFormatError(f"{path}: {exc}") from exc
-
-
-def atomic_write(path: PathLike, write: Callable[[Path], object]) -> None:
-    """Write through ``write(tmp)`` to a temporary file beside ``path``, then rename it.
-
-    A failure leaves neither a half-written ``path`` nor the temporary file; an existing
-    ``path`` is left as it was.
-    """
-    target = Path(path)
-    folder = target.parent
-    if not folder.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "the folder does not exist", str(folder))
-    # Same folder so that os.replace is an atomic rename, not a copy across filesystems.
-    tmp = folder / f".{target.name}.{uuid.uuid4().hex}.part"
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def all_or_none(columns: list[str], present: set[str], path: PathLike) -> bool:

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from faceexpr._typing import PathLike
 from faceexpr.data import get_fps, make_pose, validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
-from faceexpr.io._common import PathLike
+from faceexpr.io.poses import load_pose
 
 DEFAULT_CAM_REGEX = r"cam([A-Z])"
 """Default camera pattern: ``..._camA...`` is camera ``A``."""
@@ -73,7 +74,7 @@ def load_cameras(
         Cut every file to the shortest one instead of raising when their numbers of
         frames differ (Anipose cuts). Frames are matched by position.
     **load_kwargs
-        Passed to :func:`faceexpr.io.load_pose` (e.g. ``fps``, ``source_software``).
+        Passed to :func:`faceexpr.io.load_pose` (e.g. ``fps``, ``format``).
 
     Returns
     -------
@@ -97,8 +98,6 @@ def load_cameras(
     >>> list(pose["cameras"].values)  # doctest: +SKIP
     ['A', 'B', 'C']
     """
-    from faceexpr.io import load_pose
-
     paths = [files] if isinstance(files, (str, bytes)) else list(files)
     if not paths:
         raise InvalidPoseError("no files given: load_cameras needs one file per camera")

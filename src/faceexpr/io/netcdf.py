@@ -14,11 +14,20 @@ from typing import Any, Final
 import numpy as np
 import xarray as xr
 
+from faceexpr._typing import PathLike
 from faceexpr.errors import FileFormatError
-from faceexpr.io._common import PathLike, atomic_write, existing_file
+from faceexpr.io._common import atomic_write, existing_file
 
 ENGINE: Final = "h5netcdf"
 JSON_MARKER = "faceexpr.json:"
+SCHEMA_VERSION: Final = 1
+"""Version of the Dataset layout (:mod:`faceexpr.data`) that this faceexpr writes and
+reads. Every file :func:`to_netcdf` writes carries it as the ``schema_version``
+attribute; a file of another version is refused with a message saying so, instead of
+failing later on a renamed variable or dim."""
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+"""First bytes of an HDF5 file (netCDF-4 files are HDF5 files)."""
 
 
 def to_netcdf(ds: xr.Dataset, path: PathLike) -> None:
@@ -43,7 +52,7 @@ def to_netcdf(ds: xr.Dataset, path: PathLike) -> None:
         When the folder of ``path`` does not exist.
     """
     out = ds.copy(deep=False)
-    out.attrs = _encode_attrs(ds.attrs, "the Dataset")
+    out.attrs = _encode_attrs({**ds.attrs, "schema_version": SCHEMA_VERSION}, "the Dataset")
     for name in list(out.variables):
         var = out.variables[name]
         var.attrs = _encode_attrs(ds.variables[name].attrs, f"variable '{name}'")
@@ -81,6 +90,7 @@ def from_netcdf(path: PathLike) -> xr.Dataset:
     except Exception as exc:  # h5py/h5netcdf raise OSError, ValueError, KeyError, ...
         raise FileFormatError(f"{path}: cannot read as a netCDF file: {exc}") from exc
     ds.attrs = _decode_attrs(ds.attrs)
+    check_schema_version(ds, path)
     for name in list(ds.variables):
         var = ds.variables[name]
         var.attrs = _decode_attrs(var.attrs)
@@ -93,6 +103,55 @@ def from_netcdf(path: PathLike) -> xr.Dataset:
             else:
                 ds[name] = text
     return ds
+
+
+def check_schema_version(ds: xr.Dataset, path: PathLike) -> None:
+    """Refuse a Dataset written with another :data:`SCHEMA_VERSION` (files without one,
+    written by other tools or by faceexpr before versions existed, are read as they are).
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file, its version and the one this faceexpr reads.
+    """
+    version = ds.attrs.get("schema_version")
+    if version is None:
+        return
+    try:
+        same = int(version) == SCHEMA_VERSION
+    except (TypeError, ValueError):
+        same = False
+    if not same:
+        newer = isinstance(version, (int, np.integer)) and int(version) > SCHEMA_VERSION
+        raise FileFormatError(
+            f"{path}: written with faceexpr data schema version {version!r}, but this "
+            f"faceexpr reads version {SCHEMA_VERSION}"
+            + ("; upgrade faceexpr to read it" if newer else ""))
+
+
+def is_hdf5(path: PathLike) -> bool:
+    """Whether the file starts with the HDF5 signature (netCDF-4 and pandas ``.h5``)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def netcdf_dims(path: PathLike) -> set[str] | None:
+    """Names of the dimensions of a netCDF-4 file, or None when it is not one.
+
+    Reads only the file's metadata (through h5netcdf, which unpickles nothing).
+    """
+    if not is_hdf5(path):
+        return None
+    import h5netcdf
+
+    try:
+        with h5netcdf.File(path, "r") as f:
+            return {str(d) for d in f.dimensions}
+    except Exception:  # any reason it is not netCDF: it is not ours
+        return None
 
 
 def _encode_attrs(attrs: Mapping[Any, Any], owner: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from faceexpr._typing import PathLike
 from faceexpr.errors import FileFormatError, MissingDependencyError
-from faceexpr.interfaces import PathLike
 from faceexpr.io._common import atomic_write, existing_file
 
 DEFAULT_FPS = 30.0

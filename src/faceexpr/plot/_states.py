@@ -5,16 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
-import numpy.typing as npt
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.text import Text
 
+from faceexpr._typing import FloatArray, IntArray
 from faceexpr.plot._style import state_cmap
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 def state_labels(states: xr.DataArray, n_states: int, what: str = "states") -> IntArray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
@@ -13,8 +12,6 @@ from matplotlib.ticker import MaxNLocator
 
 from faceexpr.plot._states import chip_labels
 from faceexpr.plot._style import panel_grid, state_colors
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def transitions(matrix: xr.DataArray) -> Figure:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import xarray as xr
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from faceexpr._typing import FloatArray
 from faceexpr.plot._states import chip_labels, draw_state_strip, image_columns, state_labels
 from faceexpr.plot._style import NO_STATE_COLOR, state_colors, time_axis
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 TRACE_COLOR = "#222222"
 """Colour of feature traces drawn over state bands."""

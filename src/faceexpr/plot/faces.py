@@ -6,17 +6,15 @@ from collections.abc import Sequence
 from typing import cast
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from mpl_toolkits.mplot3d import Axes3D
 
+from faceexpr._typing import FloatArray
 from faceexpr.plot._style import NEUTRAL_COLOR, panel_grid, state_colors, state_label
 from faceexpr.schemes import FACE21, LandmarkScheme, SchemeLike, skeleton_edges
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def face_frame(face: FloatArray, landmarks: Sequence[str],

@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from faceexpr._typing import FloatArray
 from faceexpr.data import get_fps
 from faceexpr.plot._states import chip_labels, draw_state_strip, state_labels, text_color
 from faceexpr.plot._style import NO_STATE_COLOR, panel_grid, state_colors, time_axis
-
-FloatArray = npt.NDArray[np.float64]
 
 COMPONENT_COLORS: tuple[str, ...] = ("#000000", "#E69F00", "#0072B2", "#009E73")
 """Line colours of the x, y, z (or yaw, pitch, roll) components; not state colours."""

@@ -18,9 +18,9 @@ import numpy.typing as npt
 import xarray as xr
 from tqdm.auto import tqdm
 
+from faceexpr._typing import PathLike
 from faceexpr.data import NO_STATE, get_fps, validate_pose
 from faceexpr.errors import FileFormatError, InvalidPoseError, InvalidStatesError
-from faceexpr.interfaces import PathLike
 from faceexpr.io.video import (
     DEFAULT_FPS,
     SHIFT,
@@ -32,7 +32,7 @@ from faceexpr.io.video import (
 )
 from faceexpr.plot._style import NO_STATE_COLOR, STATE_PALETTE, state_label
 from faceexpr.schemes import FACE21, SchemeLike, skeleton_edges
-from faceexpr.synthetic_video import landmark_colors
+from faceexpr.synthetic.video import landmark_colors
 
 __all__ = ["hex_to_bgr", "labelled_video", "state_color_bgr"]
 

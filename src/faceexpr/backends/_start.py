@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from faceexpr.interfaces import FloatArray
+from faceexpr._typing import FloatArray
 
 STAY = 0.9
 """Initial probability of staying in a state (sticky transitions)."""

@@ -1,7 +1,8 @@
 """PoseEstimator backend on DeepLabCut 3 (PyTorch engine): track landmarks in videos.
 
-A DeepLabCut model is trained per project (see :mod:`faceexpr.dlc_project` for making a
-face project); this backend runs it on videos and returns faceexpr poses::
+A DeepLabCut model is trained per project (see
+:mod:`faceexpr.backends.deeplabcut.project` for making a face project); this
+backend runs it on videos and returns faceexpr poses::
 
     import faceexpr as fe
     est = fe.pose_estimator("deeplabcut", config="smile-faceexpr-2025-01-01/config.yaml")
@@ -32,8 +33,8 @@ from typing import Any, ClassVar
 import numpy as np
 import xarray as xr
 
-from faceexpr.data import make_pose, validate_pose, with_history
-from faceexpr.dlc_project import (
+from faceexpr._typing import PathLike
+from faceexpr.backends.deeplabcut.project import (
     INSTALL_HINT,
     check_video,
     find_config,
@@ -44,13 +45,14 @@ from faceexpr.dlc_project import (
     require_deeplabcut,
     trained_snapshots,
 )
+from faceexpr.data import make_pose, validate_pose, with_history
 from faceexpr.errors import (
     DeepLabCutProjectError,
     FileFormatError,
     MissingDependencyError,
     MissingFileError,
 )
-from faceexpr.interfaces import PathLike, PoseEstimator
+from faceexpr.interfaces import PoseEstimator
 from faceexpr.schemes import KNOWN_SCHEMES, LandmarkScheme
 
 __all__ = ["DEFAULT_CAM_REGEX", "DeepLabCutEstimator"]
@@ -202,7 +204,7 @@ class DeepLabCutEstimator(PoseEstimator):
             outputs, params = self._run_project(paths)
 
         if names is None:
-            from faceexpr.io.deeplabcut import from_dlc_file
+            from faceexpr.backends.deeplabcut.format import from_dlc_file
 
             pose = from_dlc_file(outputs[0], fps=fps, individual=self.individual)
         else:
@@ -320,7 +322,7 @@ class DeepLabCutEstimator(PoseEstimator):
 
     def _run_exported(self, export: Path, paths: list[Path]
                       ) -> tuple[list[Path], dict[str, Any]]:
-        from faceexpr.io.deeplabcut import to_dlc_file
+        from faceexpr.backends.deeplabcut.format import to_dlc_file
 
         stem = export.stem if export.stem.startswith("DLC") else f"DLC_{export.stem}"
         outputs = [(self.destfolder or p.parent) / f"{p.stem}{stem}.h5" for p in paths]

@@ -1,7 +1,8 @@
 """Triangulator backend on aniposelib: 2D views from calibrated cameras to a 3D pose.
 
-The calibration is Anipose's ``calibration.toml`` (see :mod:`faceexpr.calibration` or
-``anipose calibrate``). Three methods, as in Anipose's ``[triangulation]`` section:
+The calibration is Anipose's ``calibration.toml`` (see
+:mod:`faceexpr.backends.anipose.calibration` or ``anipose calibrate``). Three methods, as in
+Anipose's ``[triangulation]`` section:
 
 ``dlt``
     Direct linear transform of every camera with a good 2D point
@@ -44,9 +45,10 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
+from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import FileFormatError, InvalidPoseError
-from faceexpr.interfaces import FloatArray, PathLike, Triangulator
+from faceexpr.interfaces import ProjectSettings, Triangulator
 
 Method = Literal["dlt", "ransac", "optim"]
 METHODS: tuple[str, ...] = ("dlt", "ransac", "optim")
@@ -181,6 +183,17 @@ class AniposeTriangulator(Triangulator):
         self.units = str(units)
         self.progress = bool(progress)
         self.camera_group_: Any = load_calibration(self.calibration)
+
+    @classmethod
+    def read_project(cls, path: PathLike) -> ProjectSettings:
+        """Read an Anipose project ``config.toml``: the triangulator options Anipose would
+        use (``[triangulation]``), its ``cam_regex`` and its ``[labeling] scheme``."""
+        from faceexpr.backends.anipose.config import read_anipose_config
+
+        config = read_anipose_config(path)
+        return ProjectSettings(options=config.triangulator_options(),
+                               cam_regex=config.cam_regex,
+                               skeleton=tuple(tuple(c) for c in config.scheme_chains))
 
     # -- options ------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:

@@ -10,7 +10,6 @@ recovered. It is not a stand-in for any backend: the backends run for real on it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,11 +19,11 @@ import xarray as xr
 from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
+from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import make_pose, time_coords, with_history
-from faceexpr.interfaces import PathLike
+from faceexpr.geometry import Camera
+from faceexpr.io import save_pose
 from faceexpr.schemes import FACE21
-
-FloatArray = npt.NDArray[np.float64]
 
 # Neutral face in mm: x to the face's left (image right in a frontal camera), y up,
 # z out of the face towards a frontal camera; the origin is near the nose.
@@ -81,28 +80,6 @@ def expression_displacements(n_expressions: int) -> FloatArray:
         for lm, d in _EXPRESSIONS[expr].items():
             out[k, names.index(lm)] = d
     return out
-
-
-@dataclass(frozen=True)
-class Camera:
-    """A pinhole camera in OpenCV/Anipose conventions (``x_cam = R @ X + t``)."""
-
-    name: str
-    matrix: FloatArray
-    rotation: FloatArray
-    translation: FloatArray
-    size: tuple[int, int] = (640, 480)
-
-    @property
-    def position(self) -> FloatArray:
-        """Camera centre in world coordinates."""
-        return np.asarray(-self.rotation.T @ self.translation)
-
-    def project(self, points: FloatArray) -> FloatArray:
-        """Project ``(..., 3)`` world points to ``(..., 2)`` pixels."""
-        cam = points @ self.rotation.T + self.translation
-        uvw = cam @ self.matrix.T
-        return np.asarray(uvw[..., :2] / uvw[..., 2:3])
 
 
 def ring_cameras(
@@ -165,41 +142,19 @@ class SyntheticFace:
 
     def write_anipose_csv(self, path: PathLike) -> Path:
         """Write the 3D pose as an Anipose ``pose-3d`` ``.csv``."""
-        from faceexpr.io import to_anipose_csv
-
-        to_anipose_csv(self.pose3d, path)
+        save_pose(self.pose3d, path, format="anipose")
         return Path(path)
 
     def write_dlc(self, path: PathLike, camera: str | int = 0) -> Path:
         """Write one camera's 2D pose as a DeepLabCut ``.h5`` (or ``.csv`` by suffix)."""
-        from faceexpr.io import to_dlc_file
-
-        to_dlc_file(self.view(camera), path)
+        save_pose(self.view(camera), path, format="deeplabcut")
         return Path(path)
 
     def write_calibration(self, path: PathLike) -> Path:
         """Write the cameras as an Anipose ``calibration.toml``."""
+        from faceexpr.backends.anipose import write_calibration_toml
+
         return write_calibration_toml(self.cameras, path)
-
-
-def write_calibration_toml(cameras: Sequence[Camera], path: PathLike) -> Path:
-    """Write cameras in Anipose's ``calibration.toml`` format (``[cam_0]``, ... ``[metadata]``)."""
-    def vec(a: npt.ArrayLike) -> str:
-        return "[ " + ", ".join(repr(float(v)) for v in np.ravel(a)) + ",]"
-
-    lines = []
-    for i, cam in enumerate(cameras):
-        rvec = Rotation.from_matrix(cam.rotation).as_rotvec()
-        lines += [
-            f"[cam_{i}]", f'name = "{cam.name}"', f"size = [ {cam.size[0]}, {cam.size[1]},]",
-            "matrix = [ " + ", ".join(vec(row) for row in cam.matrix) + ",]",
-            f"distortions = {vec(np.zeros(5))}", f"rotation = {vec(rvec)}",
-            f"translation = {vec(cam.translation)}", "",
-        ]
-    lines += ["[metadata]", "adjusted = false", "error = 0.0", ""]
-    path = Path(path)
-    path.write_text("\n".join(lines))
-    return path
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, dims: int, tau: float) -> FloatArray:

@@ -41,6 +41,7 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
+from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import make_pose, validate_pose, with_history
 from faceexpr.errors import (
     FaceexprError,
@@ -48,7 +49,7 @@ from faceexpr.errors import (
     MissingDependencyError,
     MissingFileError,
 )
-from faceexpr.interfaces import PathLike, PoseEstimator
+from faceexpr.interfaces import PoseEstimator
 from faceexpr.schemes import FACE21, IBUG68, LandmarkScheme, to_face21
 
 __all__ = ["DEFAULT_CAM_REGEX", "LICENCE_NOTE", "MIN_OVERLAP", "MODEL_FILE", "REUSE_FACTOR",
@@ -68,8 +69,6 @@ DEFAULT_CAM_REGEX = r"cam([A-Z0-9]+)"
 """Camera of a video from its file name when several are given (as in the deeplabcut
 backend): ``s1_camA.mp4`` is camera ``A``."""
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 Box = tuple[float, float, float, float]
 """A face box ``(left, top, right, bottom)`` in pixels."""
 

@@ -1,0 +1,24 @@
+"""Array helpers shared by the stages (runs of frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faceexpr._typing import BoolArray, FloatArray
+
+
+def true_runs(mask: BoolArray) -> list[tuple[int, int]]:
+    """Return ``(start, stop)`` of the runs of True in a 1D boolean array.
+
+    Examples
+    --------
+    >>> true_runs(np.array([True, True, False, True]))
+    [(0, 2), (3, 4)]
+    """
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def finite_segments(values: FloatArray) -> list[tuple[int, int]]:
+    """Return ``(start, stop)`` of the runs of rows with no NaN."""
+    return true_runs(np.asarray(np.isfinite(values).all(axis=1)))
