@@ -38,10 +38,26 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def movement(session: nox.Session) -> None:
+    """Round trips through the real movement package (marker ``movement``).
+
+    Its own environment: movement pulls opencv-python-headless (sleap-io imports cv2),
+    napari-video, pynwb and more, and the headless OpenCV writes the same ``cv2`` folder
+    as the test extra's opencv-contrib-python. The movement tests only need ``cv2`` to
+    import, which either build does.
+    """
+    session.install(TORCH)
+    session.install("-e", ".[test,movement]")
+    session.run("pytest", "-q", "-m", "movement", *session.posargs, success_codes=[0])
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff on sources, tests and benchmarks."""
-    session.install("ruff")
+    """ruff, and the import contracts of pyproject.toml (layers, no cycles, tool packages
+    reached only through the registry) with import-linter."""
+    session.install("-e", ".", "ruff", "import-linter>=2.17")
     session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("lint-imports")
 
 
 @nox.session
@@ -67,3 +83,17 @@ def benchmarks(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[anipose,pomegranate,dlib]", "scikit-image")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site, warnings as errors: ``docs/_build/html``.
+
+    The gallery examples (``examples/``) run during the build, the pomegranate one
+    included, hence torch first as for the tests. Extra arguments go to sphinx-build,
+    e.g. ``nox -s docs -- -E`` to rebuild every page.
+    """
+    session.install(TORCH)
+    session.install("-e", ".[test,docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html",
+                *session.posargs, env={"MPLBACKEND": "Agg"})

@@ -61,7 +61,12 @@ def run(frames: int = 100, size: tuple[int, int] = (640, 480),
 
     import cv2
 
-    from faceexpr.backends.dlib import DlibEstimator, _detector, _predictor, default_model_path
+    from faceexpr.backends.dlib.estimator import (
+        DlibEstimator,
+        _detector,
+        _predictor,
+        default_model_path,
+    )
     from faceexpr.schemes import IBUG68
 
     nose = IBUG68.landmarks.index("nose_bridge_3")

@@ -14,12 +14,12 @@ import pytest
 import xarray as xr
 
 import faceexpr as fe
-from faceexpr.backends.anipose import AniposeTriangulator
+from faceexpr.backends.anipose import AniposeTriangulator, write_calibration_toml
+from faceexpr.backends.anipose.config import read_anipose_config
+from faceexpr.backends.deeplabcut import to_dlc_file
 from faceexpr.errors import FileFormatError, InvalidPoseError
-from faceexpr.io import to_dlc_file
-from faceexpr.io.anipose_config import read_anipose_config
 from faceexpr.io.cameras import camera_name, load_cameras
-from faceexpr.synthetic import SyntheticFace, simulate, write_calibration_toml
+from faceexpr.synthetic import SyntheticFace, simulate
 
 pytest.importorskip("aniposelib")
 

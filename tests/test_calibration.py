@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("cv2")
 pytest.importorskip("aniposelib")
 
-from faceexpr.calibration import (
+from faceexpr.backends.anipose.calibration import (
     Board,
     CalibrationError,
     CalibrationResult,
@@ -20,7 +20,7 @@ from faceexpr.calibration import (
 )
 from faceexpr.errors import MissingDependencyError
 from faceexpr.synthetic import Camera, ring_cameras
-from faceexpr.synthetic_board import BoardViews, render_board_views
+from faceexpr.synthetic.boards import BoardViews, render_board_views
 
 CHARUCO = Board.charuco(7, 5, 30.0, 22.0)
 CHECKERBOARD = Board.checkerboard(8, 6, 25.0)

@@ -10,7 +10,7 @@ import pytest
 from faceexpr.cli import main
 from faceexpr.io.video import read_video_frames
 from faceexpr.synthetic import simulate
-from faceexpr.synthetic_video import render_face_video
+from faceexpr.synthetic.video import render_face_video
 
 
 def test_analyze_anipose_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,8 @@ import xarray as xr
 
 import faceexpr as fe
 from faceexpr.backends.deeplabcut import DEFAULT_CAM_REGEX, DeepLabCutEstimator
-from faceexpr.dlc_project import (
+from faceexpr.backends.deeplabcut.format import from_dlc_file
+from faceexpr.backends.deeplabcut.project import (
     DeepLabCutProjectError,
     MissingFileError,
     face_config_edits,
@@ -27,7 +28,6 @@ from faceexpr.dlc_project import (
     labels_table,
     next_steps,
 )
-from faceexpr.io.deeplabcut import from_dlc_file
 
 HAS_DLC = importlib.util.find_spec("deeplabcut") is not None
 
@@ -37,7 +37,7 @@ def test_registered_with_its_extra() -> None:
     table = fe.backends()
     row = table[(table["stage"] == "pose_estimator") & (table["name"] == "deeplabcut")]
     assert len(row) == 1
-    assert row["module"].item() == "faceexpr.backends.deeplabcut"
+    assert row["module"].item() == "faceexpr.backends.deeplabcut.estimator"
     assert bool(row["available"].item()) == HAS_DLC
     if not HAS_DLC:
         assert row["install"].item() == 'pip install "faceexpr[dlc]"'
@@ -182,7 +182,7 @@ def _project(tmp_path: Path, bodyparts: list[str]) -> Path:
 @pytest.fixture
 def video(tmp_path: Path) -> tuple[Path, xr.Dataset]:
     pytest.importorskip("cv2")
-    from faceexpr.synthetic_video import render_face_video
+    from faceexpr.synthetic.video import render_face_video
 
     pose = fe.synthetic.simulate(30, n_cameras=1, seed=1).view(0)
     return render_face_video(pose, tmp_path / "face_camA.mp4"), pose
@@ -190,7 +190,7 @@ def video(tmp_path: Path) -> tuple[Path, xr.Dataset]:
 
 def test_write_labels_from_a_pose(tmp_path: Path, video: tuple[Path, xr.Dataset]) -> None:
     pytest.importorskip("yaml")
-    from faceexpr.dlc_project import write_labels
+    from faceexpr.backends.deeplabcut.project import write_labels
 
     path, pose = video
     config = _project(tmp_path, ["nose1", "chin", "tongue"])
@@ -214,7 +214,7 @@ def test_write_labels_from_a_pose(tmp_path: Path, video: tuple[Path, xr.Dataset]
 
 def test_write_labels_errors(tmp_path: Path, video: tuple[Path, xr.Dataset]) -> None:
     pytest.importorskip("yaml")
-    from faceexpr.dlc_project import write_labels
+    from faceexpr.backends.deeplabcut.project import write_labels
 
     path, pose = video
     config = _project(tmp_path, ["nose1"])
@@ -268,7 +268,7 @@ def test_estimate_errors_before_running(tmp_path: Path,
 
 def test_trained_snapshots_order(tmp_path: Path) -> None:
     pytest.importorskip("yaml")
-    from faceexpr.dlc_project import trained_snapshots
+    from faceexpr.backends.deeplabcut.project import trained_snapshots
 
     config = _project(tmp_path, ["a"])
     folder = tmp_path / "dlc-models-pytorch/iteration-0/faceJan1-trainset95shuffle1/train"

@@ -35,7 +35,7 @@ except Exception as exc:  # ImportError, or torch/torchvision mismatch at import
 pytest.importorskip("cv2", reason="rendering the video needs OpenCV (faceexpr[video])")
 
 import faceexpr as fe
-from faceexpr.dlc_project import (
+from faceexpr.backends.deeplabcut.project import (
     DeepLabCutProjectError,
     create_face_project,
     face_config_edits,
@@ -44,7 +44,7 @@ from faceexpr.dlc_project import (
     trained_snapshots,
     write_labels,
 )
-from faceexpr.synthetic_video import render_face_video
+from faceexpr.synthetic.video import render_face_video
 
 pytestmark = pytest.mark.slow
 

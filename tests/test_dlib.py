@@ -17,7 +17,7 @@ cv2 = pytest.importorskip("cv2")
 skdata = pytest.importorskip("skimage.data")
 
 import faceexpr as fe  # noqa: E402
-from faceexpr.backends.dlib import (  # noqa: E402
+from faceexpr.backends.dlib.estimator import (  # noqa: E402
     REUSE_FACTOR,
     DlibEstimator,
     NoFaceFoundError,

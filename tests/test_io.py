@@ -10,18 +10,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from faceexpr.backends.anipose import from_anipose_csv, to_anipose_csv
+from faceexpr.backends.deeplabcut import from_dlc_file, to_dlc_file
 from faceexpr.data import make_pose, with_history
 from faceexpr.errors import FileFormatError, InvalidPoseError
-from faceexpr.io import (
-    from_anipose_csv,
-    from_dlc_file,
-    from_netcdf,
-    load_pose,
-    save_pose,
-    to_anipose_csv,
-    to_dlc_file,
-    to_netcdf,
-)
+from faceexpr.io import from_netcdf, load_pose, save_pose, to_netcdf
 
 LANDMARKS = ["nose1", "chin", "brow left", "mouth_corner"]
 
@@ -278,21 +271,31 @@ def test_load_pose_dispatch(tmp_path: Path) -> None:
     assert load_pose(tmp_path / "b.csv").attrs["source_software"] == "Anipose"
     assert_same_pose(load_pose(tmp_path / "c.nc"), pose3d)
     (tmp_path / "b.txt").write_text((tmp_path / "b.csv").read_text())
-    assert_same_pose(load_pose(tmp_path / "b.txt", source_software="AniPose"), pose3d)
-    assert_same_pose(load_pose(tmp_path / "a.csv", source_software="DLC"), pose2d)
+    assert_same_pose(load_pose(tmp_path / "b.txt", format="AniPose"), pose3d)
+    assert_same_pose(load_pose(tmp_path / "a.csv", format="DLC"), pose2d)
+    with pytest.warns(DeprecationWarning, match="format="):
+        assert_same_pose(load_pose(tmp_path / "a.csv", source_software="dlc"), pose2d)
 
 
 def test_load_pose_unknown_formats(tmp_path: Path) -> None:
     path = write(tmp_path / "other.csv", "frame,a,b\n0,1,2\n")
-    with pytest.raises(FileFormatError, match=r"other\.csv.*deeplabcut, anipose"):
+    # every format tried is named with why it refused
+    with pytest.raises(FileFormatError, match=r"other\.csv: no registered pose format") as err:
         load_pose(path)
-    with pytest.raises(FileFormatError, match=r"x\.json.*recognised"):
+    for why in ("deeplabcut: expected a CSV whose header rows start with scorer",
+                "anipose: expected a CSV header with <landmark>_x", "openface: expected",
+                "netcdf: reads .nc, not .csv"):
+        assert why in str(err.value)
+    with pytest.raises(FileFormatError, match=r"x\.json.*anipose: reads \.csv, not \.json"):
         load_pose(write(tmp_path / "x.json", "{}"))
-    with pytest.raises(FileFormatError, match="unknown source_software 'openpose'"):
-        load_pose(path, source_software="openpose")
+    with pytest.raises(FileFormatError, match="unknown format 'openpose'; registered: "):
+        load_pose(path, format="openpose")
     to_netcdf(xr.Dataset({"states": ("time", [0, 1])}), tmp_path / "r.nc")
-    with pytest.raises(FileFormatError, match=r"r\.nc: not a pose"):
+    with pytest.raises(FileFormatError, match=r"r\.nc: .*netcdf: expected a netCDF-4 file "
+                                              r"with a 'landmarks' dimension"):
         load_pose(tmp_path / "r.nc")
+    with pytest.raises(FileFormatError, match=r"r\.nc: not a pose"):
+        load_pose(tmp_path / "r.nc", format="netcdf")
 
 
 def test_save_pose_by_suffix(tmp_path: Path) -> None:

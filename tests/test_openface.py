@@ -18,17 +18,16 @@ import xarray as xr
 
 import faceexpr as fe
 from faceexpr.analysis import state_agreement
-from faceexpr.data import make_pose
-from faceexpr.errors import FileFormatError, InvalidPoseError
-from faceexpr.io import (
-    CSV_SNIFFERS,
-    READERS,
+from faceexpr.backends.openface.format import (
+    OpenFaceFormat,
     from_openface_csv,
-    load_pose,
-    save_pose,
+    sniff_csv,
     to_openface_csv,
 )
-from faceexpr.io.openface import sniff_csv
+from faceexpr.data import make_pose
+from faceexpr.errors import FileFormatError, InvalidPoseError
+from faceexpr.io import detect_format, load_pose, save_pose
+from faceexpr.registry import pose_format
 from faceexpr.schemes import FACE21, IBUG68, IBUG68_TO_FACE21
 from faceexpr.synthetic import simulate
 
@@ -213,9 +212,10 @@ def test_without_spaces_face_id_or_extras(tmp_path: Path) -> None:
 
 
 def test_load_pose_recognises_openface(tmp_path: Path) -> None:
-    assert READERS["openface"] is from_openface_csv and "openface" in CSV_SNIFFERS
+    assert pose_format("openface") is OpenFaceFormat
     path = tmp_path / "video.csv"
     write_openface(path, random_faces(5))
+    assert detect_format(path) is OpenFaceFormat
     assert sniff_csv(path.read_text().splitlines()[0])
     assert sniff_csv("frame,face_id,timestamp,confidence,success,X_0,Y_0,Z_0")
     assert not sniff_csv("frame, x_0, y_0")
@@ -224,7 +224,7 @@ def test_load_pose_recognises_openface(tmp_path: Path) -> None:
     ds = load_pose(path)
     assert ds.attrs["source_software"] == "OpenFace"
     assert ds.sizes["space"] == 2
-    assert load_pose(path, source_software="OpenFace", dims=3).sizes["space"] == 3
+    assert load_pose(path, format="OpenFace", dims=3).sizes["space"] == 3
     assert load_pose(path, fps=50.0).attrs["fps"] == 50.0
 
 

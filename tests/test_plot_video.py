@@ -15,7 +15,7 @@ from faceexpr.io.video import read_video_frames
 from faceexpr.plot._style import NO_STATE_COLOR, state_colors
 from faceexpr.plot.video import hex_to_bgr, labelled_video
 from faceexpr.synthetic import SyntheticFace, simulate
-from faceexpr.synthetic_video import landmark_colors, render_face_video
+from faceexpr.synthetic.video import landmark_colors, render_face_video
 
 pytest.importorskip("cv2")
 

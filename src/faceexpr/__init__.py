@@ -18,6 +18,10 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING, Any
 
+# Import the (light) backends package before binding the function ``backends`` below:
+# importing a subpackage the first time sets it as an attribute of its parent, which would
+# then hide the function.
+import faceexpr.backends  # noqa: F401
 from faceexpr import data, io, schemes
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (

@@ -16,9 +16,10 @@ def moved_module(old: str, new: str) -> Callable[[str], Any]:
     """
 
     def __getattr__(name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
+        module = importlib.import_module(new)
+        if name.startswith("__") or not hasattr(module, name):
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
         warnings.warn(f"{old} is deprecated; use {new}", DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(new), name)
+        return getattr(module, name)
 
     return __getattr__

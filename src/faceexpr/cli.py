@@ -23,6 +23,9 @@ from typing import Any
 import numpy as np
 
 from faceexpr.errors import FaceexprError
+from faceexpr.io.video import require_cv2
+from faceexpr.recording import recordings_from_files
+from faceexpr.registry import backends, cli_commands
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -52,12 +55,20 @@ def _n_states(text: str) -> int | str:
     return value
 
 
-_DEFAULTS = argparse.ArgumentDefaultsHelpFormatter
+class _DEFAULTS(argparse.HelpFormatter):
+    """Show an option's default at the end of its help, where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False or default == []
+                or default is argparse.SUPPRESS or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        return f"{text} (default: {shown})"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from faceexpr.registry import cli_commands
-
     parser = argparse.ArgumentParser(
         prog="faceexpr", description="Facial-expression states from face landmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -115,6 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--cam-regex", default=None,
                     help="regex whose first group is the camera in a file name (default: "
                          "the --anipose-config's, else cam([A-Z]))")
+    an.add_argument("--triangulator", default="anipose",
+                    help="registered triangulator used with --calibration")
     an.add_argument("--triangulation", choices=["dlt", "ransac", "optim"], default=None,
                     help="triangulation method (default ransac, or the Anipose config's)")
     an.add_argument("--anipose-config", type=Path, default=None,
@@ -155,7 +168,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _analyze(args: argparse.Namespace) -> int:
     from faceexpr.pipeline import Pipeline, check_output_folder
-    from faceexpr.recording import recordings_from_files
 
     pca: float | None = args.pca if args.pca > 0 else None
     if pca is not None and pca >= 1:
@@ -176,7 +188,8 @@ def _analyze(args: argparse.Namespace) -> int:
                             "need --calibration (the cameras' calibration.toml)")
     check_output_folder(args.out, args.overwrite)  # before the fit, not after it
     recordings = recordings_from_files(args.files, calibration=args.calibration,
-                                       project=args.anipose_config, cam_regex=args.cam_regex)
+                                       project=args.anipose_config, cam_regex=args.cam_regex,
+                                       triangulator=args.triangulator)
     tri_options: dict[str, Any] = _options(args.triangulation_option)
     if args.triangulation:
         tri_options["method"] = args.triangulation
@@ -197,7 +210,7 @@ def _analyze(args: argparse.Namespace) -> int:
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
                     progress=not args.quiet,
-                    triangulator="anipose" if args.calibration is not None else None,
+                    triangulator=args.triangulator if args.calibration is not None else None,
                     triangulator_options=tri_options)
     result = pipe.run(recordings)
     videos = dict(zip(result.sessions, args.video))
@@ -228,7 +241,6 @@ def _demo(args: argparse.Namespace) -> int:
     if args.video:
         if args.out is None:
             raise FaceexprError("--video needs --out (the folder the video is written to)")
-        from faceexpr.io.video import require_cv2
 
         require_cv2()
     if args.out is not None:
@@ -265,8 +277,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _backends(args: argparse.Namespace) -> int:
-    from faceexpr.registry import backends, cli_commands
-
     table = backends()
     table["available"] = np.where(table["available"], "yes", "no")
     print(table[["stage", "name", "available", "install", "module"]].to_string(index=False))
@@ -279,7 +289,6 @@ def _backends(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``faceexpr`` command; returns the exit status."""
-    from faceexpr.registry import cli_commands
 
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {

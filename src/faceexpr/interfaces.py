@@ -82,6 +82,9 @@ class PoseFormat(Backend):
     """One line for listings: what writes such files."""
     signature: ClassVar[str] = ""
     """What :meth:`sniff` looks for, shown when a file is not recognised."""
+    write_priority: ClassVar[int] = 0
+    """When several formats can write a pose to the same suffix and none is the one the
+    pose was read from, the highest priority writes it (faceexpr's own netCDF has 10)."""
 
     @classmethod
     @abstractmethod

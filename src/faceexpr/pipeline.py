@@ -49,9 +49,12 @@ PoseInput = xr.Dataset | str | os.PathLike[str] | Recording
 :class:`~faceexpr.recording.Recording`."""
 
 
-def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[PoseInput]:
+def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset | Recording]:
+    """The inputs as Datasets and Recordings: a path is a one-file Recording."""
     single = (xr.Dataset, str, os.PathLike, Recording)
-    return [inputs] if isinstance(inputs, single) else list(inputs)
+    items = [inputs] if isinstance(inputs, single) else list(inputs)
+    return [Recording(session_name(i, j), (Path(os.fspath(i)),))
+            if isinstance(i, (str, os.PathLike)) else i for j, i in enumerate(items)]
 
 
 def check_output_folder(out: Path, overwrite: bool) -> None:
@@ -59,6 +62,10 @@ def check_output_folder(out: Path, overwrite: bool) -> None:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
                             "--overwrite to replace it)")
+
+
+RESULT_FILES = ("expressions",)
+"""Stems of the netCDF files a Result writes besides one ``<session>.nc`` per session."""
 
 
 def _umask() -> int:
@@ -158,11 +165,10 @@ class Pipeline:
                 continue
             if estimator is None:
                 options = {"progress": self.progress, **self.estimator_options}
-                if isinstance(item, Recording) and item.cameras:
+                if item.cameras:
                     options.setdefault("cam_regex", item.cam_regex)
                 estimator = pose_estimator(self.estimator, **options)
-            source = item.source if isinstance(item, Recording) else item
-            poses.append(estimator.estimate(source))
+            poses.append(estimator.estimate(item.source))
         return poses
 
     def reference_of(self, pose: xr.Dataset) -> str:
@@ -243,7 +249,7 @@ class Pipeline:
             names = [session_name(i, j) for j, i in enumerate(items)]
         elif len(names) != len(items):
             raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
-        names = unique_names(names)
+        names = unique_names(names, reserved=RESULT_FILES)
         recordings = [i if isinstance(i, Recording) else None for i in items]
         dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
         if len(dims) > 1:

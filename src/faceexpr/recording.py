@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,9 +128,13 @@ def recordings_from_files(
     return out
 
 
-def unique_names(names: Sequence[str]) -> list[str]:
-    """Session names made unique (``a, a`` → ``a_0, a_1``) and safe as file names."""
+def unique_names(names: Sequence[str], reserved: Collection[str] = ()) -> list[str]:
+    """Session names made unique (``a, a`` → ``a_0, a_1``) and safe as file names.
+
+    A name in ``reserved`` (the stem of a file the result writes itself, such as
+    ``expressions``) gets its index appended too, so no session file replaces it.
+    """
     safe = [re.sub(r"[^\w.-]", "_", n).lstrip(".") or "session" for n in names]
     if len(set(safe)) != len(safe):
-        safe = [f"{n}_{j}" for j, n in enumerate(safe)]
-    return safe
+        return [f"{n}_{j}" for j, n in enumerate(safe)]
+    return [f"{n}_{j}" if n in reserved else n for j, n in enumerate(safe)]

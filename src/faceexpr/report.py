@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 
 from faceexpr._typing import PathLike
 from faceexpr.io._common import atomic_write
-from faceexpr.plot import save_figure
+from faceexpr.plot import dynamics, ethogram, faces, head, save_figure, selection
+from faceexpr.plot.video import labelled_video
 from faceexpr.schemes import SchemeLike, guess_scheme
 
 
@@ -75,7 +76,6 @@ class FigureFile:
 def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str,
                                                                     Callable[[], Figure]]]:
     """(file stem, title, caption, how to draw it) of every figure that applies."""
-    from faceexpr.plot import dynamics, ethogram, faces, head, selection
 
     k = result.n_states
     freq = result.frequencies["relative"]
@@ -165,8 +165,6 @@ def write_figures(
 
 def _labelled_video(result: Result, session: str, video: PathLike, folder: Path,
                     scheme: SchemeLike, progress: bool) -> FigureFile:
-    from faceexpr.plot.video import labelled_video
-
     if session not in result.sessions:
         raise ValueError(f"video given for unknown session {session!r}; sessions are "
                          f"{result.sessions}")

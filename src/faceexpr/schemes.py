@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
+from faceexpr.data import validate_pose, with_history
+
 if TYPE_CHECKING:
     import xarray as xr
 
@@ -225,7 +227,6 @@ def to_face21(pose68: xr.Dataset) -> xr.Dataset:
     InvalidPoseError
         When the pose lacks an iBUG landmark of the mapping.
     """
-    from faceexpr.data import validate_pose, with_history
 
     names = [n for n in FACE21.landmarks if n in IBUG68_TO_FACE21]
     validate_pose(pose68, landmarks=[IBUG68_TO_FACE21[n] for n in names])

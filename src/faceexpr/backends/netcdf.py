@@ -25,6 +25,7 @@ class NetcdfFormat(PoseFormat):
     aliases: ClassVar[tuple[str, ...]] = ("nc", "faceexpr")
     description: ClassVar[str] = "faceexpr pose or results (netCDF-4)"
     signature: ClassVar[str] = "a netCDF-4 file with a 'landmarks' dimension"
+    write_priority: ClassVar[int] = 10
 
     @classmethod
     def sniff(cls, path: Path) -> bool:

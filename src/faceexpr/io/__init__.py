@@ -18,6 +18,7 @@ import warnings
 from typing import Any
 
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX, camera_name, group_recordings, load_cameras
+from faceexpr.io.movement import from_movement, to_movement
 from faceexpr.io.netcdf import SCHEMA_VERSION, from_netcdf, to_netcdf
 from faceexpr.io.poses import detect_format, load_pose, save_pose
 
@@ -26,11 +27,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "camera_name",
     "detect_format",
+    "from_movement",
     "from_netcdf",
     "group_recordings",
     "load_cameras",
     "load_pose",
     "save_pose",
+    "to_movement",
     "to_netcdf",
 ]
 

@@ -91,6 +91,7 @@ def from_netcdf(path: PathLike) -> xr.Dataset:
         raise FileFormatError(f"{path}: cannot read as a netCDF file: {exc}") from exc
     ds.attrs = _decode_attrs(ds.attrs)
     check_schema_version(ds, path)
+    ds.attrs.pop("schema_version", None)  # a property of the file, written anew on saving
     for name in list(ds.variables):
         var = ds.variables[name]
         var.attrs = _decode_attrs(var.attrs)
@@ -118,13 +119,14 @@ def check_schema_version(ds: xr.Dataset, path: PathLike) -> None:
     if version is None:
         return
     try:
-        same = int(version) == SCHEMA_VERSION
+        number: int | None = int(version)
     except (TypeError, ValueError):
-        same = False
-    if not same:
-        newer = isinstance(version, (int, np.integer)) and int(version) > SCHEMA_VERSION
+        number = None
+    if number != SCHEMA_VERSION:
+        newer = number is not None and number > SCHEMA_VERSION
+        shown = number if number is not None else repr(version)
         raise FileFormatError(
-            f"{path}: written with faceexpr data schema version {version!r}, but this "
+            f"{path}: written with faceexpr data schema version {shown}, but this "
             f"faceexpr reads version {SCHEMA_VERSION}"
             + ("; upgrade faceexpr to read it" if newer else ""))
 

@@ -114,7 +114,8 @@ def save_pose(pose: xr.Dataset, path: PathLike, format: str = "auto") -> None:
         A registered format name, or ``"auto"``: the format among those whose suffixes
         include the suffix of ``path`` that can hold ``pose``
         (:meth:`~faceexpr.interfaces.PoseFormat.can_write`); when several can, the one
-        the pose was read from (``attrs["source_software"]``). So ``.nc`` is netCDF,
+        the pose was read from (``attrs["source_software"]``), else the one with the
+        highest ``write_priority``. So ``.nc`` is faceexpr's netCDF,
         ``.h5`` DeepLabCut, and ``.csv`` OpenFace for a pose read from OpenFace, Anipose
         for another 3D pose and DeepLabCut for a 2D one.
 
@@ -139,6 +140,9 @@ def save_pose(pose: xr.Dataset, path: PathLike, format: str = "auto") -> None:
     source = str(pose.attrs.get("source_software", "")).strip().lower()
     if len(able) > 1:
         able = [c for c in able if c.name == source] or able
+    if len(able) > 1:
+        top = max(c.write_priority for c in able)
+        able = [c for c in able if c.write_priority == top]
     if len(able) == 1:
         able[0].write(pose, path)
         return

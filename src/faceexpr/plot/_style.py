@@ -107,14 +107,18 @@ def save_figure(
     formats: Sequence[str] = ("png",),
     dpi: int = 120,
 ) -> list[Path]:
-    """Write ``fig`` once per format (``path`` with each suffix); return the files.
+    """Write ``fig`` once per format (``path`` + ``.`` + each format); return the files.
 
+    The format is appended, never substituted: ``timeline_rec.day1`` becomes
+    ``timeline_rec.day1.png`` (a path that already ends in a format's suffix keeps it).
     Each file is written to a temporary name and renamed, so an interrupted save never
     leaves a truncated image.
     """
     written = []
     for fmt in formats:
-        target = Path(path).with_suffix(f".{fmt.lstrip('.')}")
+        suffix = f".{fmt.lstrip('.')}"
+        stem = str(path)[: -len(suffix)] if str(path).lower().endswith(suffix) else str(path)
+        target = Path(stem + suffix)
         atomic_write(target, partial(_savefig, fig, fmt=fmt.lstrip("."), dpi=dpi))
         written.append(target)
     return written

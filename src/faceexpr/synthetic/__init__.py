@@ -8,6 +8,10 @@ output. This package uses the tools' packages only through their public function
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+from faceexpr._typing import PathLike
 from faceexpr.geometry import Camera
 from faceexpr.synthetic.faces import (
     EXPRESSION_NAMES,
@@ -20,7 +24,7 @@ from faceexpr.synthetic.faces import (
 )
 
 
-def write_calibration_toml(cameras: list[Camera], path: str) -> object:
+def write_calibration_toml(cameras: Sequence[Camera], path: PathLike) -> Path:
     """Deprecated: use :func:`faceexpr.backends.anipose.write_calibration_toml`."""
     import warnings
 

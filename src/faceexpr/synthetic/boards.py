@@ -21,7 +21,7 @@ import numpy.typing as npt
 from scipy.spatial.transform import Rotation
 
 from faceexpr._typing import FloatArray, PathLike
-from faceexpr.backends.anipose.calibration import Board
+from faceexpr.backends.anipose import Board
 from faceexpr.geometry import Camera
 from faceexpr.io.video import require_cv2
 
@@ -253,7 +253,7 @@ def write_board_views(views: BoardViews, folder: PathLike, suffix: str = ".png"
                       ) -> dict[str, list[Path]]:
     """Write rendered views to ``folder/<camera>/view_000.png`` ...; return the paths.
 
-    A folder per camera can be given to :func:`faceexpr.backends.anipose.calibration.calibrate`.
+    A folder per camera can be given to :func:`faceexpr.backends.anipose.calibrate`.
     """
     cv2 = require_cv2()
     out: dict[str, list[Path]] = {}

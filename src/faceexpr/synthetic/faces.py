@@ -20,6 +20,7 @@ from scipy.signal import lfilter
 from scipy.spatial.transform import Rotation
 
 from faceexpr._typing import FloatArray, PathLike
+from faceexpr.backends.anipose import write_calibration_toml
 from faceexpr.data import make_pose, time_coords, with_history
 from faceexpr.geometry import Camera
 from faceexpr.io import save_pose
@@ -152,7 +153,6 @@ class SyntheticFace:
 
     def write_calibration(self, path: PathLike) -> Path:
         """Write the cameras as an Anipose ``calibration.toml``."""
-        from faceexpr.backends.anipose import write_calibration_toml
 
         return write_calibration_toml(self.cameras, path)
 

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from faceexpr._typing import PathLike
 from faceexpr.data import get_fps, validate_pose
 from faceexpr.errors import InvalidPoseError
+from faceexpr.geometry import Camera
 from faceexpr.io.video import (
     DEFAULT_FPS,
     SHIFT,
@@ -57,8 +58,6 @@ def landmark_colors(n_landmarks: int) -> list[tuple[int, int, int]]:
 
 
 def _synthetic_camera_size() -> tuple[int, int]:
-    from faceexpr.geometry import Camera
-
     size = next(f.default for f in dataclasses.fields(Camera) if f.name == "size")
     return (int(size[0]), int(size[1]))  # type: ignore[index]
 

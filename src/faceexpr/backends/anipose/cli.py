@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any, ClassVar
 
+from faceexpr.backends.anipose.calibration import Board, calibrate
+from faceexpr.backends.anipose.config import read_anipose_config
 from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import Command
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX, camera_name
@@ -50,9 +52,6 @@ class CalibrateCommand(Command):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        from faceexpr.backends.anipose.calibration import Board, calibrate
-        from faceexpr.backends.anipose.config import read_anipose_config
-
         if args.out.exists() and not args.overwrite:
             raise FaceexprError(f"{args.out} exists (pass --overwrite to replace it)")
         if args.anipose_config is not None:

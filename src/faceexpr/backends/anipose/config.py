@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from faceexpr._typing import PathLike
+from faceexpr.backends.anipose.calibration import board_from_anipose_config
 from faceexpr.errors import FileFormatError, MissingDependencyError
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX
 
@@ -171,7 +172,6 @@ class AniposeConfig:
 
         Returns a :class:`~faceexpr.backends.anipose.Board`.
         """
-        from faceexpr.backends.anipose.calibration import board_from_anipose_config
 
         return board_from_anipose_config(self.calibration)
 

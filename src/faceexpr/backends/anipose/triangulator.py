@@ -46,6 +46,7 @@ import numpy.typing as npt
 import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
+from faceexpr.backends.anipose.config import read_anipose_config
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.interfaces import ProjectSettings, Triangulator
@@ -188,7 +189,6 @@ class AniposeTriangulator(Triangulator):
     def read_project(cls, path: PathLike) -> ProjectSettings:
         """Read an Anipose project ``config.toml``: the triangulator options Anipose would
         use (``[triangulation]``), its ``cam_regex`` and its ``[labeling] scheme``."""
-        from faceexpr.backends.anipose.config import read_anipose_config
 
         config = read_anipose_config(path)
         return ProjectSettings(options=config.triangulator_options(),

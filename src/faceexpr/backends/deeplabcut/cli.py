@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import ClassVar
 
+from faceexpr.backends.deeplabcut.project import create_face_project, next_steps
 from faceexpr.interfaces import Command
 
 
@@ -34,8 +35,6 @@ class DlcCommand(Command):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        from faceexpr.backends.deeplabcut.project import create_face_project, next_steps
-
         config = create_face_project(args.name, args.videos, args.working_directory,
                                      experimenter=args.experimenter, n_frames=args.frames,
                                      copy_videos=args.copy_videos)

@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from faceexpr._typing import PathLike
+from faceexpr.backends.deeplabcut.format import from_dlc_file, to_dlc_file
 from faceexpr.backends.deeplabcut.project import (
     INSTALL_HINT,
     check_video,
@@ -53,6 +54,8 @@ from faceexpr.errors import (
     MissingFileError,
 )
 from faceexpr.interfaces import PoseEstimator
+from faceexpr.io.cameras import camera_names, load_cameras
+from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import KNOWN_SCHEMES, LandmarkScheme
 
 __all__ = ["DEFAULT_CAM_REGEX", "DeepLabCutEstimator"]
@@ -183,8 +186,6 @@ class DeepLabCutEstimator(PoseEstimator):
         paths = [check_video(v) for v in videos]
         names: list[str] | None = None
         if len(paths) > 1:
-            from faceexpr.io.cameras import camera_names
-
             names = camera_names(paths, self.cam_regex)
         rates = [_video_fps(p) for p in paths]
         known = [r for r in rates if r]
@@ -204,12 +205,8 @@ class DeepLabCutEstimator(PoseEstimator):
             outputs, params = self._run_project(paths)
 
         if names is None:
-            from faceexpr.backends.deeplabcut.format import from_dlc_file
-
             pose = from_dlc_file(outputs[0], fps=fps, individual=self.individual)
         else:
-            from faceexpr.io.cameras import load_cameras
-
             pose = load_cameras(outputs, names=names, fps=fps, individual=self.individual,
                                 source_software="deeplabcut")
         if self.landmarks is not None:
@@ -322,8 +319,6 @@ class DeepLabCutEstimator(PoseEstimator):
 
     def _run_exported(self, export: Path, paths: list[Path]
                       ) -> tuple[list[Path], dict[str, Any]]:
-        from faceexpr.backends.deeplabcut.format import to_dlc_file
-
         stem = export.stem if export.stem.startswith("DLC") else f"DLC_{export.stem}"
         outputs = [(self.destfolder or p.parent) / f"{p.stem}{stem}.h5" for p in paths]
         todo = [(p, out) for p, out in zip(paths, outputs) if self.overwrite
@@ -404,8 +399,6 @@ def _scheme_landmarks(scheme: LandmarkScheme | str | Sequence[str] | None) -> li
 
 
 def _video_fps(path: Path) -> float | None:
-    from faceexpr.io.video import open_capture, require_cv2
-
     cv2 = require_cv2()
     cap, _ = open_capture(path)
     try:

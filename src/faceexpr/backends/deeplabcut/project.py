@@ -42,6 +42,7 @@ from faceexpr.errors import (
     MissingFileError,
 )
 from faceexpr.io._common import atomic_write
+from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, LandmarkScheme
 
 __all__ = [
@@ -252,7 +253,6 @@ def face_config_edits(scheme: LandmarkScheme | Sequence[str] = FACE21, n_frames:
 
 def check_video(video: PathLike) -> Path:
     """Return the video's path after checking that OpenCV can read a frame of it."""
-    from faceexpr.io.video import open_capture
 
     p = Path(video)
     if not p.is_file():
@@ -478,7 +478,6 @@ def write_labels(
     pathlib.Path
         The ``CollectedData_<scorer>.h5`` file.
     """
-    from faceexpr.io.video import open_capture, require_cv2
 
     path = find_config(config)
     cfg = read_project_config(path)

@@ -50,6 +50,8 @@ from faceexpr.errors import (
     MissingFileError,
 )
 from faceexpr.interfaces import PoseEstimator
+from faceexpr.io.cameras import camera_names
+from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, IBUG68, LandmarkScheme, to_face21
 
 __all__ = ["DEFAULT_CAM_REGEX", "LICENCE_NOTE", "MIN_OVERLAP", "MODEL_FILE", "REUSE_FACTOR",
@@ -267,8 +269,6 @@ class DlibEstimator(PoseEstimator):
     def _estimate_one(self, path: Path) -> xr.Dataset:
         from tqdm.auto import tqdm
 
-        from faceexpr.io.video import open_capture, require_cv2
-
         cv2 = require_cv2()
         model = self.model or default_model_path()
         predictor = _predictor(str(model))
@@ -335,8 +335,6 @@ class DlibEstimator(PoseEstimator):
 
     # -- several cameras -------------------------------------------------------------
     def _estimate_cameras(self, paths: list[Path]) -> xr.Dataset:
-        from faceexpr.io.cameras import camera_names
-
         names = camera_names(paths, self.cam_regex)
         order = sorted(range(len(paths)), key=lambda i: names[i])
         poses = [self._estimate_one(paths[i]) for i in order]
