@@ -185,7 +185,7 @@ def group_recordings(files: Sequence[PathLike], cam_regex: str = DEFAULT_CAM_REG
     """Group per-camera files into recordings: names equal once the camera part is removed.
 
     ``s1_camA.h5, s1_camB.h5, s2_camA.h5, s2_camB.h5`` → ``{"s1": [...], "s2": [...]}``
-    (the key is the file stem without the ``cam_regex`` match, stripped of ``_-. ``).
+    (the key is the file stem without the ``cam_regex`` match, stripped of ``"_-. "``).
 
     Raises
     ------

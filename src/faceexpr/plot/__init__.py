@@ -5,17 +5,17 @@ state); save it with :func:`save_figure` or ``fig.savefig``. A state has the sam
 every figure and in labelled videos (:func:`state_colors`, Paul Tol's colour-blind-safe
 palettes).
 
-======================  =====================================================
-:func:`expressions`     average face of every state (2D or 3D skeletons)
-:func:`timeline`        feature traces over state bands, and the state raster
-:func:`kinematics`      head position, velocity and acceleration over time
+===========================  =====================================================
+:func:`expressions`          average face of every state (2D or 3D skeletons)
+:func:`timeline`             feature traces over state bands, and the state raster
+:func:`kinematics`           head position, velocity and acceleration over time
 :func:`kinematics_by_state`  distributions of head kinematics per state
-:func:`transitions`     transition-probability heatmap
-:func:`dwell_times`     dwell-time histograms per state
-:func:`frequencies`     time in each state, absolute and relative
-:func:`model_selection` BIC/AIC/log-likelihood against the number of states
-``labelled_video``      :func:`faceexpr.plot.video.labelled_video` (needs OpenCV)
-======================  =====================================================
+:func:`transitions`          transition-probability heatmap
+:func:`dwell_times`          dwell-time histograms per state
+:func:`frequencies`          time in each state, absolute and relative
+:func:`model_selection`      BIC/AIC/log-likelihood against the number of states
+``labelled_video``           :func:`faceexpr.plot.video.labelled_video` (needs OpenCV)
+===========================  =====================================================
 """
 
 from faceexpr.plot._style import (
