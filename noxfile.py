@@ -56,7 +56,7 @@ def lint(session: nox.Session) -> None:
     """ruff, and the import contracts of pyproject.toml (layers, no cycles, tool packages
     reached only through the registry) with import-linter."""
     session.install("-e", ".", "ruff", "import-linter>=2.17")
-    session.run("ruff", "check", "src", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "docs", "noxfile.py")
     session.run("lint-imports")
 
 
