@@ -136,7 +136,7 @@ def _errors(pose: xr.Dataset, truth: xr.Dataset) -> np.ndarray[Any, np.dtype[np.
 
 
 def test_labels_in_the_project(trained: dict[str, Any]) -> None:
-    labels = fe.io.deeplabcut.from_dlc_file(trained["labels"])
+    labels = fe.io.load_pose(trained["labels"], format="deeplabcut")
     assert labels.sizes["time"] == len(LABELLED)
     assert list(labels["landmarks"].values) == list(fe.FACE21.landmarks)
     np.testing.assert_allclose(labels["position"].values,

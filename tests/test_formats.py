@@ -442,3 +442,13 @@ def test_load_pose_source_software_is_a_deprecated_name_of_format(
         warnings.simplefilter("error", DeprecationWarning)
         same = load_pose(files["dlc_csv"], format="deeplabcut")
     xr.testing.assert_identical(pose, same)
+
+
+def test_old_io_submodules_are_attributes_of_the_package() -> None:
+    # fe.io.deeplabcut.from_dlc_file worked before the move; it still does, with a warning
+    from faceexpr.backends.deeplabcut import from_dlc_file
+
+    with pytest.warns(DeprecationWarning, match="faceexpr.backends.deeplabcut.format"):
+        assert fe.io.deeplabcut.from_dlc_file is from_dlc_file
+    with pytest.raises(AttributeError, match="no_such_name"):
+        fe.io.no_such_name  # noqa: B018

@@ -50,8 +50,14 @@ _MOVED = {
 }
 
 
+# Old submodules, now shims that warn: faceexpr.io.deeplabcut.from_dlc_file still works.
+_MOVED_MODULES = ("anipose", "anipose_config", "deeplabcut", "openface")
+
+
 def __getattr__(name: str) -> Any:
     # Imported by name at first use, so that this core package never imports a backend.
+    if name in _MOVED_MODULES:
+        return importlib.import_module(f"faceexpr.io.{name}")
     if name in _MOVED:
         warnings.warn(f"faceexpr.io.{name} is deprecated; use {_MOVED[name]}.{name}",
                       DeprecationWarning, stacklevel=2)

@@ -208,7 +208,7 @@ class DeepLabCutEstimator(PoseEstimator):
             pose = from_dlc_file(outputs[0], fps=fps, individual=self.individual)
         else:
             pose = load_cameras(outputs, names=names, fps=fps, individual=self.individual,
-                                source_software="deeplabcut")
+                                format="deeplabcut")
         if self.landmarks is not None:
             pose = pose.sel(landmarks=self.landmarks)
         pose.attrs["source_software"] = "DeepLabCut"
