@@ -27,6 +27,7 @@ from faceexpr.io._common import (
     frame_numbers,
     to_float,
 )
+from faceexpr.io.hdf5 import check_pickles
 from faceexpr.io.netcdf import is_hdf5
 
 H5_KEY = "df_with_missing"
@@ -144,6 +145,11 @@ def from_dlc_file(
 
 
 def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
+    if not is_hdf5(p):
+        raise FileFormatError(f"{path}: cannot read as a pandas HDF5 table (DeepLabCut): "
+                              "not an HDF5 file")
+    # PyTables unpickles attributes and object arrays while pandas reads: check them first
+    check_pickles(p)
     try:
         with pd.HDFStore(p, mode="r") as store:
             keys = [k.lstrip("/") for k in store.keys()]
@@ -168,6 +174,11 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
         raise FileFormatError(
             f"{path}: table '{key}' is a {type(obj).__name__}, not a DeepLabCut DataFrame"
         )
+    objects = [c for c in obj.columns if obj[c].dtype == object]
+    if objects:
+        raise FileFormatError(
+            f"{path}: table '{key}' has non-numeric (object) columns, e.g. {objects[0]}; "
+            "DeepLabCut tables hold numbers only")
     return obj
 
 

@@ -42,6 +42,7 @@ from faceexpr.errors import (
     MissingFileError,
 )
 from faceexpr.io._common import atomic_write
+from faceexpr.io.hdf5 import check_pickles
 from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, LandmarkScheme
 
@@ -519,6 +520,7 @@ def write_labels(
 
     h5 = folder / f"CollectedData_{scorer}.h5"
     if h5.is_file():
+        check_pickles(h5)  # pandas unpickles what PyTables stored: nothing may run code
         old = pd.read_hdf(h5, key=H5_KEY)
         if not isinstance(old, pd.DataFrame) or not old.columns.equals(table.columns):
             raise DeepLabCutProjectError(
