@@ -186,7 +186,9 @@ def _analyze(args: argparse.Namespace) -> int:
                                      or args.triangulation_option):
         raise FaceexprError("--anipose-config, --triangulation and --triangulation-option "
                             "need --calibration (the cameras' calibration.toml)")
-    check_output_folder(args.out, args.overwrite)  # before the fit, not after it
+    inputs = [*args.files, *args.video, *(f for f in (args.calibration, args.anipose_config)
+                                          if f is not None)]
+    check_output_folder(args.out, args.overwrite, inputs)  # before the fit, not after it
     recordings = recordings_from_files(args.files, calibration=args.calibration,
                                        project=args.anipose_config, cam_regex=args.cam_regex,
                                        triangulator=args.triangulator)

@@ -57,11 +57,41 @@ def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset | Recor
             if isinstance(i, (str, os.PathLike)) else i for j, i in enumerate(items)]
 
 
-def check_output_folder(out: Path, overwrite: bool) -> None:
-    """Refuse to replace a non-empty folder unless ``overwrite`` is set."""
+def check_output_folder(out: Path, overwrite: bool,
+                        inputs: Sequence[PathLike] = ()) -> None:
+    """Refuse to replace a non-empty folder unless ``overwrite`` is set, and refuse, even
+    with ``overwrite``, a folder that holds any of ``inputs`` (replacing it would delete
+    them)."""
+    out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
                             "--overwrite to replace it)")
+    folder = out.resolve()
+    for item in inputs:
+        path = Path(os.fspath(item)).resolve()
+        if path == folder or folder in path.parents:
+            raise FaceexprError(f"the output folder {out} holds the input {item}; replacing "
+                                "it would delete it: choose another output folder")
+
+
+def _csv(table: pd.DataFrame, path: Path, index: bool = True) -> None:
+    """Write ``table`` as CSV with text cells that a spreadsheet would run as a formula
+    (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) prefixed by ``'``."""
+    def defuse(value: object) -> object:
+        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+            return "'" + value
+        return value
+
+    safe = table.copy()
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(defuse)
+    if index:
+        safe.index = safe.index.map(
+            lambda v: tuple(map(defuse, v)) if isinstance(v, tuple) else defuse(v))
+    safe.columns = safe.columns.map(
+        lambda v: tuple(map(defuse, v)) if isinstance(v, tuple) else defuse(v))
+    safe.to_csv(path, index=index)
 
 
 RESULT_FILES = ("expressions",)
@@ -411,7 +441,8 @@ class Result:
             Skeleton of the faces in figures and videos (``"auto"``: recognise it).
         """
         out = Path(out)
-        check_output_folder(out, overwrite)
+        inputs = [f for pose in self.poses for f in pose.attrs.get("source_files", [])]
+        check_output_folder(out, overwrite, [*inputs, *(videos or {}).values()])
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a result folder follows the umask
@@ -422,8 +453,8 @@ class Result:
                                       progress=self.pipeline.progress)
                 write_report(self, tmp, found)
             if out.exists():
-                old = out.with_name(f".{out.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
+                # a new, empty name of our own: never an existing folder of someone else's
+                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
                 out.rename(old)
                 tmp.rename(out)
                 shutil.rmtree(old, ignore_errors=True)
@@ -434,16 +465,17 @@ class Result:
         return out
 
     def _write(self, folder: Path) -> None:
-        self.state_table().to_csv(folder / "states.csv", index=False)
-        self.frequencies.to_csv(folder / "frequencies.csv")
-        self.dwell_times.to_csv(folder / "dwell_times.csv")
-        self.bouts.to_csv(folder / "bouts.csv", index=False)
-        self.transitions.to_pandas().to_csv(folder / "transitions.csv")
-        self.transition_counts.to_pandas().to_csv(folder / "transition_counts.csv")
-        self.kinematics_by_state.to_csv(folder / "kinematics_by_state.csv")
+        _csv(self.state_table(), folder / "states.csv", index=False)
+        _csv(self.frequencies, folder / "frequencies.csv")
+        _csv(self.dwell_times, folder / "dwell_times.csv")
+        _csv(self.bouts, folder / "bouts.csv", index=False)
+        for name, matrix in (("transitions", self.transitions),
+                             ("transition_counts", self.transition_counts)):
+            _csv(pd.DataFrame(matrix.to_pandas()), folder / f"{name}.csv")
+        _csv(self.kinematics_by_state, folder / "kinematics_by_state.csv")
         expr = self.expressions
-        expr.to_dataframe(name="position")["position"].unstack("space").to_csv(
-            folder / "expressions.csv")
+        _csv(expr.to_dataframe(name="position")["position"].unstack("space"),
+             folder / "expressions.csv")
         to_netcdf(expr.to_dataset(name="expression"), folder / "expressions.nc")
         for name, ego, s, p in zip(self.sessions, self.egocentric, self.states,
                                    self.posteriors):
@@ -453,5 +485,5 @@ class Result:
             to_netcdf(ds, folder / f"{name}.nc")
         self.model.save(folder / "model.npz")
         if self.selection is not None:
-            self.selection.to_csv(folder / "model_selection.csv", index=False)
+            _csv(self.selection, folder / "model_selection.csv", index=False)
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
