@@ -41,14 +41,22 @@ def sniff_csv(header: str) -> bool:
     return header.split(",", 1)[0].strip().strip('"') == "scorer"
 
 
-def _csv_header_rows(path: Path) -> list[str]:
-    """The first cell of each of the first four rows of a CSV file ('' if unreadable)."""
+def _header_rows(p: Path, path: PathLike) -> tuple[list[list[str]], int | None]:
+    """The first four rows of a CSV file, and how many of them are a DeepLabCut header
+    (3, 4 for multi-animal files, None when they are not one).
+
+    Raises
+    ------
+    FileFormatError
+        When the file is not readable CSV text.
+    """
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with open(p, encoding="utf-8-sig", newline="") as f:
             rows = list(itertools.islice(csv.reader(f), 4))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
-    return [row[0].strip() if row else "" for row in rows]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FileFormatError(f"{path}: not a readable CSV text file: {exc}") from exc
+    firsts = [row[0].strip() if row else "" for row in rows]
+    return rows, 3 if firsts[:3] == _HEADER_3 else 4 if firsts == _HEADER_4 else None
 
 
 def _is_pandas_hdf(path: Path) -> bool:
@@ -85,8 +93,10 @@ class DeepLabCutFormat(PoseFormat):
     @classmethod
     def sniff(cls, path: Path) -> bool:
         if path.suffix.lower() == ".csv":
-            firsts = _csv_header_rows(path)
-            return firsts[:3] == _HEADER_3 or firsts == _HEADER_4
+            try:
+                return _header_rows(path, path)[1] is not None
+            except (OSError, FileFormatError):
+                return False
         return _is_pandas_hdf(path)
 
     @classmethod
@@ -183,17 +193,9 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
 
 
 def _read_csv(p: Path, path: PathLike) -> tuple[pd.DataFrame, int]:
-    try:
-        with open(p, encoding="utf-8-sig", newline="") as f:
-            rows = list(itertools.islice(csv.reader(f), 4))
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise FileFormatError(f"{path}: not a readable CSV text file: {exc}") from exc
-    firsts = [row[0].strip() if row else "" for row in rows]
-    if firsts[:3] == _HEADER_3:
-        n_header = 3
-    elif firsts == _HEADER_4:
-        n_header = 4
-    else:
+    rows, n_header = _header_rows(p, path)
+    if n_header is None:
+        firsts = [row[0].strip() if row else "" for row in rows]
         raise FileFormatError(
             f"{path}: not a DeepLabCut CSV: the first column of the header rows must read "
             f"{_HEADER_3} (multi-animal: {_HEADER_4}), got {firsts}"
