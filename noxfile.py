@@ -26,6 +26,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def fuzz(session: nox.Session) -> None:
+    """Property-based fuzzing of every pose file reader with many examples (hypothesis'
+    ``fuzz`` profile; the ``tests`` session runs the same tests with a few)."""
+    install_tests(session)
+    session.run("pytest", "-q", "tests/test_fuzz_formats.py", *session.posargs,
+                env={"MPLBACKEND": "Agg", "HYPOTHESIS_PROFILE": "fuzz"})
+
+
+@nox.session
 def slow(session: nox.Session) -> None:
     """Slow integration tests (marker ``slow``): DeepLabCut trained and run offline.
 

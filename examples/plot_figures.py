@@ -53,8 +53,8 @@ fig_frequencies = fe.plot.frequencies(result.frequencies)
 # %%
 # The files ``Result.save`` writes
 # --------------------------------
-# ``expressions.png``, ``expressions_relative.png``, ``timeline_<session>.png``,
-# ``kinematics_<session>.png``, ``kinematics_by_state.png``, ``transitions.png``,
+# ``expressions.png``, ``expressions_relative.png``, ``sessions/<session>/timeline.png``,
+# ``sessions/<session>/kinematics.png``, ``kinematics_by_state.png``, ``transitions.png``,
 # ``dwell_times.png``, ``frequencies.png`` and, when several K were compared,
 # ``model_selection.png``; ``formats=("png", "svg")`` adds SVGs, and ``report.html``
 # shows them all with the tables. See :doc:`/user_guide/outputs`.

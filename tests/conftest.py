@@ -10,6 +10,22 @@ from faceexpr.synthetic import SyntheticFace, simulate
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+# Property-based tests: a few examples by default (the suite stays fast), many with
+# HYPOTHESIS_PROFILE=fuzz (`nox -s fuzz`). Writing and reading files is slow for
+# hypothesis' taste, hence no deadline and no too_slow check.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the test extra installs it (only the fuzz tests need it)
+    pass
+else:
+    _QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
+    # no example database by default (the fuzz profile keeps one to replay failures)
+    settings.register_profile("default", max_examples=30, deadline=None, database=None,
+                              suppress_health_check=_QUIET)
+    settings.register_profile("fuzz", max_examples=400, deadline=None,
+                              suppress_health_check=_QUIET)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 
 @pytest.fixture(scope="session")
 def sim3d() -> SyntheticFace:

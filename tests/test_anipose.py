@@ -443,7 +443,7 @@ def test_analyze_triangulates_camera_files_into_states(tmp_path: Path) -> None:
     for name, sim in sims.items():
         states = xr.DataArray(table[table["session"] == name]["state"].to_numpy(), dims="time")
         assert state_agreement(sim.states, states) > 0.9
-    ds = fe.io.from_netcdf(out / "s1.nc")
+    ds = fe.io.from_netcdf(out / "sessions" / "s1" / "s1.nc")
     assert ds.sizes["space"] == 3 and "cameras" not in ds.dims
 
 

@@ -34,11 +34,12 @@ def test_analyze_dlc_h5_with_its_video(tmp_path: Path) -> None:
     out = tmp_path / "res"
     assert main(["analyze", str(h5), "--n-states", "3", "--out", str(out), "--quiet",
                  "--video", str(video), "--svg"]) == 0
-    assert (out / "face.nc").exists()
-    for name in ("expressions", "timeline_face", "transitions"):
+    assert (out / "sessions" / "face" / "face.nc").exists()
+    for name in ("expressions", "sessions/face/timeline", "transitions"):
         assert (out / f"{name}.png").exists() and (out / f"{name}.svg").exists()
-    assert sum(1 for _ in read_video_frames(out / "face_labelled.mp4")) == 120
-    assert "face_labelled.mp4" in (out / "report.html").read_text()
+    video = out / "sessions" / "face" / "labelled.mp4"
+    assert sum(1 for _ in read_video_frames(video)) == 120
+    assert "sessions/face/labelled.mp4" in (out / "report.html").read_text()
 
 
 def test_analyze_checks_videos_before_fitting(tmp_path: Path,

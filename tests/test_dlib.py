@@ -294,7 +294,8 @@ def test_analyze_a_video_with_dlib(moving, tmp_path) -> None:  # type: ignore[no
     import pandas as pd
 
     assert len(pd.read_csv(out / "states.csv")) == N_FRAMES
-    for name in ("expressions.png", "timeline_face.png", "face_labelled.mp4", "report.html"):
+    for name in ("expressions.png", "sessions/face/timeline.png", "sessions/face/labelled.mp4",
+                 "report.html"):
         assert (out / name).exists(), name
     history = [json.loads(r) for r in json.loads((out / "summary.json").read_text())["history"]]
     steps = {r["step"]: r for r in history}

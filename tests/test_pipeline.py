@@ -46,7 +46,7 @@ def test_save_writes_every_table(sim3d: SyntheticFace, tmp_path: Path) -> None:
     names = {p.name for p in out.iterdir()}
     assert {"states.csv", "frequencies.csv", "dwell_times.csv", "bouts.csv", "transitions.csv",
             "transition_counts.csv", "kinematics_by_state.csv", "expressions.csv",
-            "expressions.nc", "s.nc", "model.npz", "summary.json"} <= names
+            "expressions.nc", "sessions", "model.npz", "summary.json"} <= names
     states = pd.read_csv(out / "states.csv")
     np.testing.assert_array_equal(states["state"], result.states[0].values)
     freq = pd.read_csv(out / "frequencies.csv", index_col="state")
@@ -55,7 +55,7 @@ def test_save_writes_every_table(sim3d: SyntheticFace, tmp_path: Path) -> None:
     assert trans.shape == (5, 5)
     expr = from_netcdf(out / "expressions.nc")["expression"]
     np.testing.assert_allclose(expr.values, result.expressions.values)
-    session = from_netcdf(out / "s.nc")
+    session = from_netcdf(out / "sessions" / "s" / "s.nc")
     np.testing.assert_array_equal(session["state"].values, result.states[0].values)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_states"] == 5 and summary["dims"] == 3

@@ -48,7 +48,7 @@ def result(request: pytest.FixtureRequest) -> Result:
 def test_save_writes_every_figure_and_a_report_linking_everything(result: Result,
                                                                   tmp_path: Path) -> None:
     out = result.save(tmp_path / "out")
-    expected = ALWAYS + [f"{kind}_{s}" for s in result.sessions
+    expected = ALWAYS + [f"sessions/{s}/{kind}" for s in result.sessions
                          for kind in ("timeline", "kinematics")]
     for name in expected:
         data = (out / f"{name}.png").read_bytes()

@@ -121,7 +121,7 @@ def test_sessions_are_named_like_the_command_line_names_them(
     cli = list(dict.fromkeys(pd.read_csv(out / "states.csv")["session"]))
     assert cli == ["rec_0", "rec_1", "mouse_01_2"]  # duplicates made unique
     for name in cli:
-        assert (out / f"{name}.nc").is_file()
+        assert (out / "sessions" / name / f"{name}.nc").is_file()
     poses = [load_pose(p) for p in paths]
     assert [session_name(p, i) for i, p in enumerate(poses)] == ["rec", "rec", "mouse_01"]
     assert [r.name for r in recordings_from_files(paths)] == ["rec", "rec", "mouse_01"]
@@ -161,8 +161,10 @@ def test_unsafe_names_are_made_safe_and_saved_inside_the_folder(
     inside = files_under(out)
     assert files_under(tmp_path) == {"deep", "deep/er", "deep/er/out"} | {
         f"deep/er/out/{f}" for f in inside}
-    assert all("/" not in f for f in inside)  # no sub-folders either
-    assert {f"{name}.nc" for name in run.sessions} <= inside
+    # one folder per session, under sessions/, nothing deeper
+    assert all(f.count("/") == 0 or (f.startswith("sessions/") and f.count("/") <= 2)
+               for f in inside)
+    assert {f"sessions/{name}/{name}.nc" for name in run.sessions} <= inside
     assert set(pd.read_csv(out / "states.csv")["session"]) == set(run.sessions)
 
 
@@ -171,9 +173,9 @@ def test_a_session_named_like_an_output_file_does_not_replace_it(
     run = fast().run(sim.pose3d, names=["expressions"])
     out = run.save(tmp_path / "out", figures=False)
     variables = {}
-    for path in out.glob("*.nc"):
+    for path in out.rglob("*.nc"):
         with xr.open_dataset(path, engine="h5netcdf") as ds:
-            variables[path.name] = set(ds.data_vars)
+            variables[path.relative_to(out).as_posix()] = set(ds.data_vars)
     assert "expression" in variables["expressions.nc"]  # the state means
     assert any("state" in v for v in variables.values())  # and the session's states
 

@@ -26,6 +26,7 @@ from faceexpr import data, io, schemes
 from faceexpr.data import make_features, make_pose, validate_features, validate_pose
 from faceexpr.errors import (
     BackendNotFoundError,
+    BackendOptionError,
     CalibrationError,
     FaceexprError,
     FileFormatError,
@@ -34,6 +35,7 @@ from faceexpr.errors import (
     InvalidStatesError,
     MissingDependencyError,
     NotFittedError,
+    ParameterError,
 )
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import Command, PoseEstimator, PoseFormat, StateModel, Triangulator
@@ -100,6 +102,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "FACE21",
     "BackendNotFoundError",
+    "BackendOptionError",
     "Board",
     "CalibrationError",
     "Command",
@@ -111,6 +114,7 @@ __all__ = [
     "LandmarkScheme",
     "MissingDependencyError",
     "NotFittedError",
+    "ParameterError",
     "Pipeline",
     "PoseEstimator",
     "PoseFormat",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 import warnings
@@ -22,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from faceexpr._files import Terminated, signals_interrupt
 from faceexpr.errors import FaceexprError
-from faceexpr.io.video import require_cv2
+from faceexpr.io.cameras import compile_cam_regex
+from faceexpr.io.video import check_video, require_cv2
 from faceexpr.recording import recordings_from_files
-from faceexpr.registry import backends, cli_commands
+from faceexpr.registry import backends, cli_commands, state_model_class
 
 
 def _options(pairs: Sequence[str]) -> dict[str, Any]:
@@ -40,6 +43,52 @@ def _options(pairs: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def _check_number(option: str, value: float | None, *, low: float = 0.0,
+                  low_ok: bool = True, high: float | None = None) -> None:
+    """Refuse an option value that is NaN, infinite or out of range, naming the option."""
+    if value is None:
+        return
+    if not math.isfinite(value) or value < low or (value == low and not low_ok) or (
+            high is not None and value > high):
+        bound = f">= {low:g}" if low_ok else f"> {low:g}"
+        if high is not None:
+            bound = f"between {low:g} and {high:g}"
+        raise FaceexprError(f"{option} must be a finite number {bound}, got {value:g}")
+
+
+def _check_analyze_options(args: argparse.Namespace) -> None:
+    """Every option value that can be checked without reading a file, checked first."""
+    _check_number("--fps", args.fps, low_ok=False)
+    _check_number("--pca", args.pca)
+    _check_number("--confidence", args.confidence, high=1.0)
+    _check_number("--max-gap", args.max_gap)
+    _check_number("--n-init", args.n_init, low=1)
+    low, high = args.candidates
+    if low < 1 or high < low:
+        raise FaceexprError(f"--candidates {low} {high}: give MIN MAX with 1 <= MIN <= MAX "
+                            "(the smallest and largest number of states to try)")
+    if args.pca >= 1 and args.pca != int(args.pca):
+        raise FaceexprError(f"--pca {args.pca:g}: give a whole number of components, or a "
+                            "fraction of the variance below 1")
+
+
+def _model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The state model's options: ``--covariance`` and ``--n-init`` where the backend takes
+    them (a plugin may not), then every ``--model-option``."""
+    accepted = state_model_class(args.model).accepted_options()
+    options: dict[str, Any] = {}
+    for name, value, default in (("covariance_type", args.covariance, "full"),
+                                 ("n_init", args.n_init, 3)):
+        if name in accepted:
+            options[name] = value
+        elif value != default:
+            flag = "--covariance" if name == "covariance_type" else "--n-init"
+            raise FaceexprError(f"the state model '{args.model}' has no option {name} "
+                                f"({flag}); it takes: "
+                                f"{state_model_class(args.model).describe_options()}")
+    return {**options, **_options(args.model_option)}
 
 
 def _n_states(text: str) -> int | str:
@@ -111,6 +160,8 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--pca", type=float, default=10,
                     help="principal components to model (0: off; <1: variance fraction)")
     an.add_argument("--fps", type=float, default=None, help="frame rate, if the files lack it")
+    an.add_argument("--individual", default=None,
+                    help="the individual to read from multi-animal DeepLabCut files")
     an.add_argument("--seed", type=int, default=0, help="seed of the state model and PCA")
     an.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                     help="extra state-model option (repeatable)")
@@ -167,20 +218,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from faceexpr.pipeline import Pipeline, check_output_folder
+    from faceexpr.pipeline import Pipeline, check_output_folder, estimated_size
 
+    _check_analyze_options(args)
     pca: float | None = args.pca if args.pca > 0 else None
     if pca is not None and pca >= 1:
         pca = int(pca)
-    model_options = {"covariance_type": args.covariance, "n_init": args.n_init,
-                     **_options(args.model_option)}
+    model_options = _model_options(args)
+    if args.cam_regex is not None:
+        compile_cam_regex(args.cam_regex, what="--cam-regex")
     if args.estimator == "file":
         if args.estimator_option:
             raise FaceexprError("--estimator-option needs --estimator (e.g. deeplabcut)")
         reader_options: dict[str, Any] = {"format": args.format}
         if args.fps:
             reader_options["fps"] = args.fps
+        if args.individual is not None:
+            reader_options["individual"] = args.individual
     else:
+        if args.individual is not None:
+            raise FaceexprError("--individual selects an animal of a DeepLabCut file; give "
+                                "it without --estimator")
         reader_options = _options(args.estimator_option)
     if args.calibration is None and (args.anipose_config or args.triangulation
                                      or args.triangulation_option):
@@ -188,7 +246,10 @@ def _analyze(args: argparse.Namespace) -> int:
                             "need --calibration (the cameras' calibration.toml)")
     inputs = [*args.files, *args.video, *(f for f in (args.calibration, args.anipose_config)
                                           if f is not None)]
-    check_output_folder(args.out, args.overwrite, inputs)  # before the fit, not after it
+    # before the fit, not after it
+    check_output_folder(args.out, args.overwrite, inputs,
+                        size=estimated_size([*args.files, *args.video],
+                                            figures=not args.no_figures))
     recordings = recordings_from_files(args.files, calibration=args.calibration,
                                        project=args.anipose_config, cam_regex=args.cam_regex,
                                        triangulator=args.triangulator)
@@ -204,6 +265,7 @@ def _analyze(args: argparse.Namespace) -> int:
     for video in args.video:
         if not video.is_file():
             raise FaceexprError(f"{video}: video not found")
+        check_video(video)  # a corrupt video fails now, not after the fit
     low, high = args.candidates
     pipe = Pipeline(n_states=args.n_states, candidates=tuple(range(low, high + 1)),
                     criterion=args.criterion, state_model=args.model, model_options=model_options,
@@ -245,6 +307,7 @@ def _demo(args: argparse.Namespace) -> int:
             raise FaceexprError("--video needs --out (the folder the video is written to)")
 
         require_cv2()
+    _check_number("--frames", args.frames, low=2)
     if args.out is not None:
         check_output_folder(args.out, args.overwrite)
         for dims in args.dims:
@@ -296,16 +359,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "analyze": _analyze, "demo": _demo, "backends": _backends}
     try:
-        with warnings.catch_warnings():
+        # SIGTERM and SIGHUP unwind like Ctrl-C, so the clean-up of half-written results runs
+        with warnings.catch_warnings(), signals_interrupt():
             warnings.simplefilter("ignore", RuntimeWarning)  # numerical chatter of EM
+            warnings.showwarning = _show_warning
             run = commands.get(args.command) or cli_commands()[args.command].run
             return run(args)
     except (FaceexprError, OSError, ValueError) as exc:
-        print(f"faceexpr: error: {exc}", file=sys.stderr)
+        print(f"faceexpr: error: {_one_line(exc)}", file=sys.stderr)
         return 1
+    except Terminated as exc:
+        print(f"faceexpr: terminated ({exc})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("faceexpr: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """A warning as one line on stderr, like the errors (no source line, no path)."""
+    print(f"faceexpr: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line; an OSError as ``file: reason``."""
+    if isinstance(exc, OSError) and exc.filename and not isinstance(exc, FaceexprError):
+        text = f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

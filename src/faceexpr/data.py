@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,9 +39,38 @@ NO_STATE = -1
 
 def _frame_rate(fps: object) -> float | None:
     """``fps`` as a float when it is a usable frame rate (finite, > 0), else ``None``."""
-    if isinstance(fps, (int, float, np.number)) and math.isfinite(fps) and fps > 0:
+    if isinstance(fps, np.ndarray) and fps.ndim == 0:
+        fps = fps.item()
+    if (isinstance(fps, (int, float, np.integer, np.floating))
+            and not isinstance(fps, (bool, np.bool_)) and math.isfinite(fps) and fps > 0):
         return float(fps)
     return None
+
+
+def check_fps(fps: object, what: str = "fps") -> float | None:
+    """Return a frame rate as a float, ``None`` when unknown (``None`` or NaN).
+
+    ``what`` names the value in the message (e.g. ``"the fps attribute"``).
+
+    Raises
+    ------
+    InvalidPoseError
+        When ``fps`` is not a number, or is zero, negative or infinite: a frame rate
+        that would turn frame numbers into wrong (or no) seconds.
+    """
+    if isinstance(fps, np.ndarray) and fps.ndim == 0:
+        fps = fps.item()
+    if fps is None or (isinstance(fps, (float, np.floating)) and math.isnan(fps)):
+        return None
+    rate = _frame_rate(fps)
+    if rate is None:
+        if isinstance(fps, np.generic):
+            fps = fps.item()
+        shown = f"{fps!r}" if isinstance(fps, (int, float)) else (
+            f"{type(fps).__name__} {str(fps)[:40]!r}")
+        raise InvalidPoseError(f"{what} is {shown}; expected a frame rate in frames per "
+                               "second: a positive finite number (NaN when unknown)")
+    return rate
 
 
 def time_coords(frames: int | npt.ArrayLike, fps: float | None) -> dict[str, Any]:
@@ -50,7 +80,7 @@ def time_coords(frames: int | npt.ArrayLike, fps: float | None) -> dict[str, Any
     ``time`` is in seconds when ``fps`` is known, otherwise it equals the frame number.
     """
     frame = (np.arange(frames, dtype=np.int64) if isinstance(frames, int)
-             else np.asarray(frames, dtype=np.int64))
+             else _whole_numbers(frames, "frame numbers"))
     rate = _frame_rate(fps)
     time = frame / rate if rate else frame.astype(np.float64)
     return {"time": time, "frame": ("time", frame)}
@@ -101,8 +131,9 @@ def make_pose(
     >>> ds.position.dims
     ('time', 'landmarks', 'space')
     """
-    pos = np.asarray(position, dtype=np.float64)
+    pos = _numbers(position, "position")
     lm = [str(name) for name in landmarks]
+    rate = check_fps(fps)
     dims: tuple[str, ...]
     if cameras is None:
         dims = ("time", "landmarks", "space")
@@ -123,9 +154,9 @@ def make_pose(
     if confidence is None:
         conf = np.where(np.isfinite(pos).all(axis=-1), 1.0, np.nan)
     else:
-        conf = np.asarray(confidence, dtype=np.float64)
+        conf = _numbers(confidence, "confidence")
     space = SPACE_2D if pos.shape[-1] == 2 else SPACE_3D
-    coords = time_coords(pos.shape[0] if frame is None else frame, fps)
+    coords = time_coords(pos.shape[0] if frame is None else frame, rate)
     coords["landmarks"] = lm
     coords["space"] = list(space)
     if cameras is not None:
@@ -134,7 +165,7 @@ def make_pose(
         {"position": (dims, pos), "confidence": (dims[:-1], conf)},
         coords=coords,
         attrs={
-            "fps": float(fps) if fps is not None else math.nan,
+            "fps": rate if rate is not None else math.nan,
             "source_software": source_software,
             "source_files": [str(f) for f in source_files],
             "units": units,
@@ -143,6 +174,28 @@ def make_pose(
     )
     ds["time"].attrs["units"] = "seconds" if get_fps(ds) else "frames"
     return validate_pose(ds)
+
+
+def _numbers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.float64]:
+    """``values`` as float64; an error for text or objects, which NumPy would coerce."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise InvalidPoseError(f"{what} is not an array of numbers: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise InvalidPoseError(f"{what} must hold numbers, got dtype {arr.dtype}")
+    return arr.astype(np.float64)
+
+
+def _whole_numbers(values: npt.ArrayLike, what: str) -> npt.NDArray[np.int64]:
+    """``values`` as int64 after checking that they are finite whole numbers."""
+    arr = _numbers(values, what)
+    bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) > 2.0**53)
+    if bad.any():
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise InvalidPoseError(f"{what} must be whole numbers, got {arr.ravel()[i]} at "
+                               f"index {i}")
+    return arr.astype(np.int64)
 
 
 def get_fps(ds: xr.Dataset | xr.DataArray) -> float | None:
@@ -170,10 +223,19 @@ def validate_pose(
     landmarks
         Landmarks that must be present.
 
+    Besides the dims and coordinates it checks the values: position and confidence hold
+    floats (every other variable along time numbers), no position or confidence is
+    infinite, the ``frame`` numbers are whole and increase (no frame twice), ``time`` is
+    finite, and the ``fps`` attribute is a positive finite frame rate or NaN (unknown).
+    The attributes ``source_files`` and ``faceexpr_history`` are lists of strings,
+    ``source_software`` and ``units`` strings. A confidence outside [0, 1] is not
+    refused here (readers warn of it, see :func:`confidence_outside`).
+
     Raises
     ------
     InvalidPoseError
-        Naming what is missing or malformed and what was expected.
+        Naming what is missing or malformed (the frame and landmark of a bad value) and
+        what was expected.
     """
     if not isinstance(ds, xr.Dataset):
         raise InvalidPoseError(f"expected an xarray.Dataset pose, got {type(ds).__name__}")
@@ -196,14 +258,21 @@ def validate_pose(
     if space not in (SPACE_2D, SPACE_3D):
         raise InvalidPoseError(f"space coordinate is {list(space)}, expected ['x','y'] or "
                                "['x','y','z']")
-    if not np.issubdtype(pos.dtype, np.floating):
-        raise InvalidPoseError(f"position must hold floats, got dtype {pos.dtype}")
+    for var in ("position", "confidence"):
+        if not np.issubdtype(ds[var].dtype, np.floating):
+            raise InvalidPoseError(f"{var} must hold floats, got dtype {ds[var].dtype}")
     names = [str(n) for n in ds["landmarks"].values]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise InvalidPoseError(f"landmark names are not unique: {dup}")
+    if has_cams:
+        cams = [str(c) for c in ds["cameras"].values]
+        if len(set(cams)) != len(cams):
+            dup = sorted({c for c in cams if cams.count(c) > 1})
+            raise InvalidPoseError(f"camera names are not unique: {dup}")
     if "frame" not in ds.coords:
         raise InvalidPoseError("pose has no 'frame' coordinate along time")
+    _check_values(ds)
     if ndim is not None and len(space) != ndim:
         raise InvalidPoseError(f"expected {ndim}D positions, got {len(space)}D")
     if cameras is True and not has_cams:
@@ -217,6 +286,90 @@ def validate_pose(
     if missing:
         raise InvalidPoseError(f"pose lacks landmark(s) {missing}; it has {names}")
     return ds
+
+
+_CONFIDENCE_SLACK = 1e-6
+"""How far a confidence may stray out of [0, 1] by rounding (e.g. a mean of scores)."""
+
+
+def _check_values(ds: xr.Dataset) -> None:
+    """The value checks of :func:`validate_pose`: attributes, dtypes, frame order,
+    infinities."""
+    check_fps(ds.attrs.get("fps"), "the fps attribute")
+    for key in ("source_files", "faceexpr_history"):
+        value = ds.attrs.get(key, [])
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise InvalidPoseError(f"the {key} attribute must be a list of strings, got "
+                                   f"{type(value).__name__} {str(value)[:40]!r}")
+    for key in ("source_software", "units"):
+        if not isinstance(ds.attrs.get(key, ""), str):
+            raise InvalidPoseError(f"the {key} attribute must be a string, got "
+                                   f"{str(ds.attrs[key])[:40]!r}")
+    frame = ds["frame"]
+    if frame.dims != ("time",) or frame.dtype.kind not in "iu":
+        raise InvalidPoseError(f"the frame coordinate must be whole numbers along time, got "
+                               f"dims {frame.dims} of dtype {frame.dtype}")
+    frames = frame.values.astype(np.int64)
+    back = np.flatnonzero(np.diff(frames) <= 0)
+    if back.size:
+        k = int(back[0])
+        raise InvalidPoseError(
+            f"frame {frames[k + 1]} follows frame {frames[k]} (time index {k + 1}): frame "
+            "numbers must increase, each frame once")
+    time = ds["time"]
+    if (time.dims != ("time",) or time.dtype.kind not in "iuf"
+            or not np.isfinite(time.values).all()):
+        raise InvalidPoseError(f"the time coordinate must hold finite numbers along time, "
+                               f"got dims {time.dims} of dtype {time.dtype}")
+    for name, var in ds.data_vars.items():
+        if "time" in var.dims and var.dtype.kind not in "biuf":
+            raise InvalidPoseError(f"variable '{name}' must hold numbers, got dtype "
+                                   f"{var.dtype}")
+    pos = ds["position"].values
+    if np.isinf(pos).any():
+        at = _where(ds, np.isinf(pos).any(axis=-1))
+        raise InvalidPoseError(f"position is infinite at {at}; expected finite coordinates "
+                               "(NaN where unknown)")
+    conf = ds["confidence"].values
+    if np.isinf(conf).any():
+        value = conf[np.unravel_index(int(np.flatnonzero(np.isinf(conf))[0]), conf.shape)]
+        raise InvalidPoseError(f"confidence is {value} at {_where(ds, np.isinf(conf))}; "
+                               "expected a value in [0, 1] (NaN where unknown)")
+
+
+def confidence_outside(ds: xr.Dataset) -> str | None:
+    """Describe the first confidence of a pose outside [0, 1] (``"confidence 5.0 at frame
+    3, landmark 'nose1' (12 value(s))"``), or None when every one is in [0, 1] or NaN.
+
+    A reader warns with it: the positions of such a pose are usable, but its confidence
+    is not a likelihood, so a confidence threshold means nothing on it.
+    """
+    conf = ds["confidence"].values
+    bad = (conf < -_CONFIDENCE_SLACK) | (conf > 1 + _CONFIDENCE_SLACK)
+    if not bad.any():
+        return None
+    value = conf[np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)]
+    return f"confidence {value} at {_where(ds, bad)} ({int(bad.sum())} value(s))"
+
+
+def warn_confidence(ds: xr.Dataset, path: object) -> None:
+    """Warn (naming ``path``) when a pose read from a file has a confidence outside
+    [0, 1] (see :func:`confidence_outside`)."""
+    found = confidence_outside(ds)
+    if found is not None:
+        warnings.warn(f"{path}: {found} is outside [0, 1]: not a likelihood, so a "
+                      "confidence threshold means nothing on this file", UserWarning,
+                      stacklevel=3)
+
+
+def _where(ds: xr.Dataset, mask: npt.NDArray[np.bool_]) -> str:
+    """Name the first True entry of a ``(time, [cameras,] landmarks)`` mask."""
+    index = np.unravel_index(int(np.flatnonzero(mask)[0]), mask.shape)
+    parts = [f"frame {int(ds['frame'].values[index[0]])}"]
+    if mask.ndim == 3:
+        parts.append(f"camera {str(ds['cameras'].values[index[1]])!r}")
+    parts.append(f"landmark {str(ds['landmarks'].values[index[-1]])!r}")
+    return ", ".join(parts)
 
 
 def n_spatial_dims(ds: xr.Dataset) -> int:

@@ -30,6 +30,20 @@ class FileFormatError(FaceexprError, ValueError):
     """
 
 
+class ParameterError(FaceexprError, ValueError):
+    """A parameter of a pipeline or command cannot work (out of range, wrong kind); the
+    message names the parameter and what it takes. Raised before any work is done."""
+
+
+class BackendOptionError(FaceexprError, ValueError, TypeError):
+    """A backend was given an option it does not take, or a value it refuses.
+
+    The message names the stage, the backend and the option, says what was expected and
+    lists every option the backend accepts. It is a :class:`TypeError` too, which is what
+    Python raises for an unknown keyword argument (what callers caught before).
+    """
+
+
 class BackendNotFoundError(FaceexprError, KeyError):
     """No backend of that name is registered for the stage."""
 
@@ -55,4 +69,5 @@ class DeepLabCutProjectError(FaceexprError, ValueError):
 
 
 class MissingFileError(FaceexprError, FileNotFoundError):
-    """A file or folder that DeepLabCut needs (project ``config.yaml``, video) is not there."""
+    """A file or folder that was asked for (a pose file, a video, a project's
+    ``config.yaml``) is not there. The message is ``<path>: no such file``-style."""

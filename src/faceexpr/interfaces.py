@@ -10,14 +10,15 @@ of them and are registered through the plugin hooks in :mod:`faceexpr.hookspecs`
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import inspect
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -25,18 +26,26 @@ import xarray as xr
 
 from faceexpr._arrays import finite_segments
 from faceexpr._files import atomic_write
+from faceexpr._model_file import check_model_params, read_model_file
+from faceexpr._options import BackendOption, constructor_options, short_repr
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import NO_STATE, as_sequences, validate_features
 from faceexpr.errors import (
     BackendNotFoundError,
+    BackendOptionError,
+    FaceexprError,
+    FileFormatError,
     InvalidFeaturesError,
     MissingDependencyError,
     NotFittedError,
 )
 
+_B = TypeVar("_B", bound="Backend")
+
 
 class Backend(ABC):
-    """What all backends share: a name and the optional dependencies they need."""
+    """What all backends share: a name, the optional dependencies they need, and options
+    checked against the constructor's signature (:meth:`check_options`)."""
 
     name: ClassVar[str]
     """The name users pass to ``fe.state_model(name)`` and friends."""
@@ -44,6 +53,90 @@ class Backend(ABC):
     """Importable module names the backend needs."""
     extra: ClassVar[str | None] = None
     """The ``faceexpr[extra]`` that installs :attr:`requires`."""
+    extra_options: ClassVar[bool | None] = None
+    """Whether options the constructor does not name pass :meth:`check_options` (they go
+    to its ``**kwargs``). ``None`` (the default): when the backend's own ``__init__`` takes
+    ``**kwargs``; an ``__init__`` inherited from the interface class (``StateModel`` takes
+    ``**options`` only to record what a subclass passes up) does not count."""
+    _stage_label: ClassVar[str] = "backend"
+    """The stage in messages: ``state model 'hmmlearn' has no option ...``."""
+
+    # -- options --------------------------------------------------------------------------
+    @classmethod
+    def accepted_options(cls) -> dict[str, BackendOption]:
+        """The keyword options of the constructor, in signature order.
+
+        Type hints are resolved with :func:`typing.get_type_hints`, so string annotations
+        (``from __future__ import annotations``) count; a hint that cannot be resolved
+        accepts any value.
+        """
+        return constructor_options(cls)[0]
+
+    @classmethod
+    def takes_extra_options(cls) -> bool:
+        """Whether names the constructor does not declare are accepted (see
+        :attr:`extra_options`)."""
+        if cls.extra_options is not None:
+            return bool(cls.extra_options)
+        inherited = any(c.__dict__.get("__init__") is cls.__init__ for c in _INTERFACES)
+        return constructor_options(cls)[1] and not inherited
+
+    @classmethod
+    def describe_options(cls) -> str:
+        """Every accepted option with its type and default, for messages."""
+        listing = ", ".join(o.describe() for o in cls.accepted_options().values()) or "none"
+        if cls.takes_extra_options():
+            listing += ", and any other keyword"
+        return listing
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Check option names and value types against the constructor's signature.
+
+        Raises
+        ------
+        BackendOptionError
+            One line naming the stage, the backend and the option, what was expected, and
+            every accepted option (:meth:`describe_options`): for a name the constructor
+            does not take (unless :meth:`takes_extra_options`), a value of another type
+            than the annotation, or a required option left out.
+        """
+        accepted = cls.accepted_options()
+        label = _label(cls)
+        for key, value in options.items():
+            option = accepted.get(key)
+            if option is None:
+                if cls.takes_extra_options():
+                    continue
+                close = difflib.get_close_matches(str(key), list(accepted), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise BackendOptionError(f"{label} has no option {key!r}{hint}; accepted: "
+                                         f"{cls.describe_options()}")
+            if not option.accepts(value):
+                raise BackendOptionError(
+                    f"{label}: {key} must be {option.expected()}, got {short_repr(value)} "
+                    f"({type(value).__name__}); accepted: {cls.describe_options()}")
+        for option in accepted.values():
+            if option.required and option.name not in options:
+                raise BackendOptionError(
+                    f"{label} needs option {option.name!r} ({option.expected()}); "
+                    f"accepted: {cls.describe_options()}")
+
+    @classmethod
+    def from_options(cls: type[_B], options: Mapping[str, Any]) -> _B:
+        """Build the backend from checked options (:meth:`check_options`).
+
+        A ``ValueError`` or ``TypeError`` of the constructor (a value out of range) becomes
+        a :class:`~faceexpr.errors.BackendOptionError` naming the backend; faceexpr's own
+        errors pass unchanged.
+        """
+        cls.check_options(options)
+        try:
+            return cls(**options)
+        except FaceexprError:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise BackendOptionError(f"{_label(cls)}: {exc}") from exc
 
     @classmethod
     def missing_dependencies(cls) -> list[str]:
@@ -82,6 +175,7 @@ class PoseFormat(Backend):
     """One line for listings: what writes such files."""
     signature: ClassVar[str] = ""
     """What :meth:`sniff` looks for, shown when a file is not recognised."""
+    _stage_label: ClassVar[str] = "pose format"
     write_priority: ClassVar[int] = 0
     """When several formats can write a pose to the same suffix and none is the one the
     pose was read from, the highest priority writes it (faceexpr's own netCDF has 10)."""
@@ -113,6 +207,8 @@ class PoseFormat(Backend):
 class PoseEstimator(Backend):
     """Tracks landmarks in video(s) and returns a pose Dataset."""
 
+    _stage_label: ClassVar[str] = "pose estimator"
+
     progress: bool = True
     """Show progress bars; :class:`~faceexpr.pipeline.Pipeline` sets it to its own
     setting unless the options name it."""
@@ -139,6 +235,8 @@ class ProjectSettings:
 
 class Triangulator(Backend):
     """Turns a 2D pose with a ``cameras`` dim into a 3D pose."""
+
+    _stage_label: ClassVar[str] = "triangulator"
 
     @abstractmethod
     def triangulate(self, pose2d: xr.Dataset) -> xr.Dataset:
@@ -189,6 +287,8 @@ class StateModel(Backend):
     ``(K, D, D)`` (full matrices, also for diagonal models), ``transmat_`` ``(K, K)``,
     ``startprob_`` ``(K,)``, ``feature_names_`` (list of D str).
     """
+
+    _stage_label: ClassVar[str] = "state model"
 
     def __init__(self, n_states: int = 9, *, random_state: int | None = 0, **options: Any):
         if int(n_states) < 1:
@@ -302,15 +402,50 @@ class StateModel(Backend):
 
     @classmethod
     def load(cls, path: PathLike) -> StateModel:
-        """Read a model written by :meth:`save` (with the backend that wrote it)."""
-        with np.load(Path(path), allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-            params = {k: np.asarray(z[k], dtype=np.float64)
-                      for k in ("means", "covars", "transmat", "startprob")}
-        target = _subclass_named(cls, meta["backend"])
-        model = target(meta["n_states"], random_state=meta["random_state"], **meta["options"])
+        """Read a model written by :meth:`save` (with the backend that wrote it).
+
+        Everything is checked before the model is built, so a damaged or edited file fails
+        here rather than at predict time: the archive and its arrays (numbers only, never
+        pickles), the metadata, shapes consistent with ``n_states`` and the feature names,
+        finite values, probabilities (non-negative, summing to 1), symmetric positive
+        definite covariances, and the options (:meth:`Backend.check_options`).
+
+        Raises
+        ------
+        FileFormatError
+            Naming the file and what is wrong with it.
+        BackendNotFoundError
+            When the backend that wrote the file is not loaded (naming the file).
+        MissingDependencyError
+            When that backend's dependencies are not installed here (naming the file).
+        FileNotFoundError
+            When there is no such file.
+        """
+        path = Path(path)
+        meta, params = read_model_file(path)
+        try:
+            target = _subclass_named(cls, meta["backend"])
+        except BackendNotFoundError as exc:
+            raise BackendNotFoundError(f"{path}: {exc}") from None
+        try:
+            target.check_available()
+        except MissingDependencyError as exc:
+            raise MissingDependencyError(f"{path}: {exc}") from None
+        check_model_params(path, meta, params)
+        options = {"n_states": meta["n_states"], "random_state": meta["random_state"],
+                   **meta["options"]}
+        try:
+            model = target.from_options(options)
+        except BackendOptionError as exc:
+            raise FileFormatError(f"{path}: {exc}") from exc
         model.feature_names_ = list(meta["feature_names"])
-        model._set_params(params)
+        try:
+            model._set_params(params)
+        except FaceexprError:
+            raise
+        except (ValueError, TypeError, RuntimeError) as exc:
+            raise FileFormatError(f"{path}: the {target.name} backend refused the saved "
+                                  f"parameters: {exc}") from exc
         return model
 
     # -- helpers ------------------------------------------------------------------------
@@ -355,3 +490,14 @@ def _subclass_named(cls: type[StateModel], name: str) -> type[StateModel]:
         f"the model file was written by the state model '{name}', which is not loaded; "
         "read it with faceexpr.registry.load_state_model (it loads the plugins) or install "
         "the plugin that provides it")
+
+
+_INTERFACES: frozenset[type[Backend]] = frozenset(
+    {Backend, PoseFormat, PoseEstimator, Triangulator, StateModel})
+"""faceexpr's interface classes: their ``__init__``'s ``**kwargs`` declare no options."""
+
+
+# -- option checks ------------------------------------------------------------------------
+def _label(cls: type[Backend]) -> str:
+    """``state model 'hmmlearn'``: the stage and the name, for messages."""
+    return f"{cls._stage_label} '{getattr(cls, 'name', cls.__name__)}'"

@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,21 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from faceexpr import analysis
+from faceexpr._files import (
+    OutputLocation,
+    check_output,
+    make_parents,
+    signals_interrupt,
+    temporary_path,
+)
 from faceexpr._typing import PathLike
 from faceexpr.data import get_fps, n_spatial_dims, validate_pose, with_history
-from faceexpr.errors import FaceexprError, InvalidPoseError
+from faceexpr.errors import (
+    FaceexprError,
+    InvalidFeaturesError,
+    InvalidPoseError,
+    ParameterError,
+)
 from faceexpr.features import (
     drop_constant_columns,
     feature_matrix,
@@ -41,7 +54,7 @@ from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.recording import Recording, session_name, unique_names
 from faceexpr.registry import pose_estimator, state_model, triangulator
-from faceexpr.report import write_figures, write_report
+from faceexpr.report import SESSIONS, write_figures, write_report
 from faceexpr.schemes import SchemeLike, guess_scheme
 
 PoseInput = xr.Dataset | str | os.PathLike[str] | Recording
@@ -57,21 +70,28 @@ def _as_list(inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset | Recor
             if isinstance(i, (str, os.PathLike)) else i for j, i in enumerate(items)]
 
 
-def check_output_folder(out: Path, overwrite: bool,
-                        inputs: Sequence[PathLike] = ()) -> None:
-    """Refuse to replace a non-empty folder unless ``overwrite`` is set, and refuse, even
-    with ``overwrite``, a folder that holds any of ``inputs`` (replacing it would delete
-    them)."""
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FaceexprError(f"{out} exists and is not empty (pass overwrite=True / "
-                            "--overwrite to replace it)")
-    folder = out.resolve()
-    for item in inputs:
-        path = Path(os.fspath(item)).resolve()
-        if path == folder or folder in path.parents:
-            raise FaceexprError(f"the output folder {out} holds the input {item}; replacing "
-                                "it would delete it: choose another output folder")
+def check_output_folder(out: PathLike, overwrite: bool, inputs: Sequence[PathLike] = (),
+                        size: int = 0) -> OutputLocation:
+    """Check, before any work, that a result can be saved to the folder ``out``.
+
+    See :func:`faceexpr._files.check_output`: the folder must not be the working folder,
+    hold an input, exist non-empty without ``overwrite``, have a name longer than the file
+    system allows, lie under a folder that cannot be written, or need more than the free
+    space (``size`` bytes, estimated).
+    """
+    return check_output(out, overwrite=overwrite, inputs=inputs, kind="folder", size=size)
+
+
+def estimated_size(files: Sequence[PathLike], figures: bool = True) -> int:
+    """Bytes a result of the pose files ``files`` takes, roughly: the tables and netCDF
+    files hold a few copies of the poses (text inputs are larger than their arrays)."""
+    total = 0
+    for f in files:
+        try:
+            total += os.stat(f).st_size
+        except OSError:
+            continue
+    return 2 * total + (5_000_000 if figures else 0)
 
 
 def _csv(table: pd.DataFrame, path: Path, index: bool = True) -> None:
@@ -92,10 +112,6 @@ def _csv(table: pd.DataFrame, path: Path, index: bool = True) -> None:
     safe.columns = safe.columns.map(
         lambda v: tuple(map(defuse, v)) if isinstance(v, tuple) else defuse(v))
     safe.to_csv(path, index=index)
-
-
-RESULT_FILES = ("expressions",)
-"""Stems of the netCDF files a Result writes besides one ``<session>.nc`` per session."""
 
 
 def _umask() -> int:
@@ -251,13 +267,90 @@ class Pipeline:
                                 drop_constant=False) for e, k in zip(egos, kinematics)]
         # drop columns constant in every recording (the reference landmark) together
         feats = drop_constant_columns(feats)
+        n_frames = _finite_frames(feats)
+        if feats[0].sizes["features"] == 0 or n_frames < 2:
+            what = (f"{n_frames} frame(s) with every landmark visible" if n_frames < 2 else
+                    "no landmark moves relative to the head in any frame (a still image "
+                    "or a constant file)")
+            raise InvalidFeaturesError(
+                f"nothing to model in {_sources(egos)}: {what}; states need a time series "
+                "of a moving face")
         if self.standardize:
             feats = standardize(feats)
         if self.pca:
-            n_max = feats[0].sizes["features"]
+            # PCA cannot have more components than frames or features
+            n_max = min(feats[0].sizes["features"], n_frames)
             n = min(self.pca, n_max) if self.pca >= 1 else self.pca
             feats, _ = reduce_pca(feats, n, random_state=self.random_state)
         return feats
+
+    def check_enough_frames(self, feats: Sequence[xr.DataArray],
+                            n_states: Sequence[int]) -> None:
+        """Refuse numbers of states the frames cannot support, before any fitting.
+
+        A state's full covariance over D features needs at least D + 1 frames to be
+        non-singular (a diagonal one 2), so K states need ``K (D + 1)`` frames with finite
+        features (``2 K`` diagonal).
+        """
+        d = feats[0].sizes["features"]
+        full = str(self.model_options.get("covariance_type", "full")) == "full"
+        per_state = d + 1 if full else 2
+        n = _finite_frames(feats)
+        too_many = [k for k in n_states if k * per_state > n]
+        if not too_many:
+            return
+        fits = n // per_state
+        kind = "full" if full else "diagonal"
+        raise InvalidFeaturesError(
+            f"{max(too_many)} states with {kind} covariances over {d} features need at least "
+            f"{max(too_many) * per_state} frames with finite features, and the recording(s) "
+            f"have {n}: at most {fits} states fit; use fewer states (n_states, --n-states, "
+            "--candidates)" + (", diagonal covariances (--covariance diag)" if full else "")
+            + " or fewer features (pca, --pca)")
+
+    def check(self) -> None:
+        """Refuse a configuration that cannot work, before anything is read or fitted.
+
+        Raises
+        ------
+        ParameterError
+            Naming the parameter and what it takes: the number of states and candidates,
+            criterion, PCA, thresholds and windows, and the state model's options (checked
+            by building the model once).
+        """
+        k = self.n_states
+        if k != "auto" and not (isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                and k >= 1):
+            raise ParameterError(f"n_states must be a positive number or 'auto', got "
+                                f"{k!r}")
+        candidates = list(self.candidates)
+        if k == "auto" and (not candidates or not all(
+                isinstance(c, (int, np.integer)) and c >= 1 for c in candidates)):
+            raise ParameterError(f"candidates must be positive whole numbers of states, got "
+                                f"{candidates!r}")
+        if self.criterion not in ("bic", "aic", "heldout"):
+            raise ParameterError(f"criterion must be 'bic', 'aic' or 'heldout', got "
+                                f"{self.criterion!r}")
+        pca = self.pca
+        if pca is not None and not (math.isfinite(pca) and pca >= 0 and (
+                pca < 1 or float(pca).is_integer())):
+            raise ParameterError(f"pca must be a whole number of components, a fraction of "
+                                f"the variance below 1, or None; got {pca!r}")
+        c = self.confidence_threshold
+        if c is not None and not (math.isfinite(c) and 0 <= c <= 1):
+            raise ParameterError(f"confidence_threshold must be between 0 and 1, got {c!r}")
+        if self.max_gap is not None and self.max_gap < 0:
+            raise ParameterError(f"max_gap must be >= 0 frames, got {self.max_gap!r}")
+        if self.smoothing is not None and self.smoothing_window < 1:
+            raise ParameterError(f"smoothing_window must be >= 1 frame, got "
+                                f"{self.smoothing_window!r}")
+        taken = {"n_states", "random_state"} & set(self.model_options)
+        if taken:
+            raise ParameterError(
+                f"model_options must not set {sorted(taken)}: give n_states and "
+                "random_state (--n-states, --seed) to the pipeline itself")
+        state_model(self.state_model, n_states=k if isinstance(k, int) else max(candidates),
+                    **{"random_state": self.random_state, **self.model_options})
 
     def run(self, inputs: PoseInput | Sequence[PoseInput],
             names: Sequence[str] | None = None) -> Result:
@@ -273,13 +366,14 @@ class Pipeline:
             stem, a Dataset's source file's stem, else ``session0``…); made unique and
             safe as file names.
         """
+        self.check()
         items = _as_list(inputs)
+        if names is not None and len(names) != len(items):
+            raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
         poses = self.load(items)
         if names is None:
             names = [session_name(i, j) for j, i in enumerate(items)]
-        elif len(names) != len(items):
-            raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
-        names = unique_names(names, reserved=RESULT_FILES)
+        names = unique_names(names)
         recordings = [i if isinstance(i, Recording) else None for i in items]
         dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
         if len(dims) > 1:
@@ -294,17 +388,17 @@ class Pipeline:
             bar.update()
         kin = [head_kinematics(e) for e in egos]
         feats = self.features(egos, kin)
+        self.check_enough_frames(feats, [self.n_states] if isinstance(self.n_states, int)
+                                 else list(self.candidates))
         options = {"random_state": self.random_state, **self.model_options}
         selection = None
         if self.n_states == "auto":
             selection = select_n_states(feats, self.candidates, self.state_model,
                                         self.criterion, progress=self.progress, **options)
             model = selection.model
-        elif isinstance(self.n_states, int) and self.n_states >= 1:
-            model = state_model(self.state_model, n_states=self.n_states, **options).fit(feats)
         else:
-            raise ValueError(f"n_states must be a positive number or 'auto', got "
-                             f"{self.n_states!r}")
+            model = state_model(self.state_model, n_states=int(self.n_states),
+                                **options).fit(feats)
         states = []
         for f, e in zip(feats, egos):
             s = model.predict(f)
@@ -316,6 +410,18 @@ class Pipeline:
         return Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
                       kinematics=kin, features=feats, states=states, posteriors=posteriors,
                       model=model, selection=None if selection is None else selection.table)
+
+
+def _finite_frames(feats: Sequence[xr.DataArray]) -> int:
+    """Frames whose every feature is finite, over all recordings."""
+    return int(sum(np.isfinite(np.asarray(f.values)).all(axis=1).sum() for f in feats))
+
+
+def _sources(poses: Sequence[xr.Dataset]) -> str:
+    files = [str(f) for p in poses for f in (p.attrs.get("source_files") or [])]
+    if not files:
+        return "the recording(s)"
+    return ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
 
 
 @dataclass
@@ -440,29 +546,44 @@ class Result:
         scheme
             Skeleton of the faces in figures and videos (``"auto"``: recognise it).
         """
-        out = Path(out)
         inputs = [f for pose in self.poses for f in pose.attrs.get("source_files", [])]
-        check_output_folder(out, overwrite, [*inputs, *(videos or {}).values()])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700; a result folder follows the umask
-        try:
-            self._write(tmp)
-            if figures:
-                found = write_figures(self, tmp, formats, scheme, videos,
-                                      progress=self.pipeline.progress)
-                write_report(self, tmp, found)
-            if out.exists():
-                # a new, empty name of our own: never an existing folder of someone else's
-                old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-                out.rename(old)
-                tmp.rename(out)
+        inputs += [os.fspath(v) for v in (videos or {}).values()]
+        location = check_output_folder(out, overwrite, inputs, size=self._estimated_bytes(
+            figures, videos))
+        target = location.path
+        with signals_interrupt(), make_parents(location):
+            tmp = temporary_path(target.parent, "")
+            tmp.mkdir()
+            tmp.chmod(0o777 & ~_umask())  # a result folder follows the umask
+            old: Path | None = None
+            try:
+                self._write(tmp)
+                if figures:
+                    found = write_figures(self, tmp, formats, scheme, videos,
+                                          progress=self.pipeline.progress)
+                    write_report(self, tmp, found)
+                if target.exists():
+                    # a fresh name of our own: never an existing folder of someone else's
+                    old = temporary_path(target.parent, ".old")
+                    target.rename(old)
+                tmp.rename(target)
+            finally:
+                if old is not None and not target.exists():
+                    old.rename(target)  # interrupted between the two renames
+                shutil.rmtree(tmp, ignore_errors=True)
+            if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return out
+        return Path(out)
+
+    def _estimated_bytes(self, figures: bool, videos: Mapping[str, PathLike] | None) -> int:
+        arrays = sum(int(d.nbytes) for group in (self.egocentric, self.kinematics)
+                     for d in group)
+        arrays += sum(int(p.nbytes) for p in self.posteriors)
+        size = 3 * arrays + (5_000_000 + 400_000 * len(self.sessions) if figures else 0)
+        for video in (videos or {}).values() if figures else ():
+            with contextlib.suppress(OSError):
+                size += 2 * os.stat(video).st_size
+        return size
 
     def _write(self, folder: Path) -> None:
         _csv(self.state_table(), folder / "states.csv", index=False)
@@ -482,7 +603,9 @@ class Result:
             ds = with_history(ego, "pipeline.states", n_states=self.n_states)
             ds["state"] = s.drop_vars("frame", errors="ignore")
             ds["posterior"] = p
-            to_netcdf(ds, folder / f"{name}.nc")
+            session = folder / SESSIONS / name
+            session.mkdir(parents=True)
+            to_netcdf(ds, session / f"{name}.nc")
         self.model.save(folder / "model.npz")
         if self.selection is not None:
             _csv(self.selection, folder / "model_selection.csv", index=False)

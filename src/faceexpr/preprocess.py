@@ -171,6 +171,12 @@ def kabsch_rotations(
     return rot
 
 
+def _source(pose: xr.Dataset) -> str:
+    """The file a pose was read from, for messages (``the pose`` when made in memory)."""
+    files = pose.attrs.get("source_files") or []
+    return str(files[0]) if files else "the pose"
+
+
 def _rms_size(points: FloatArray) -> FloatArray:
     """Root-mean-square distance of each frame's points ``(T, L, d)`` from their centroid."""
     centred = points - np.nanmean(points, axis=1, keepdims=True)
@@ -221,6 +227,14 @@ def egocentric(
     names = [str(n) for n in pose["landmarks"].values]
     pos = np.asarray(pose["position"].values, dtype=np.float64)
     head = pos[:, names.index(reference), :]
+    if not np.isfinite(pos).any():
+        raise InvalidPoseError(f"{_source(pose)}: no landmark has a position in any frame "
+                               "(every value is missing or below the confidence threshold)")
+    if not np.isfinite(head).all(-1).any():
+        raise InvalidPoseError(
+            f"{_source(pose)}: the reference landmark '{reference}' is missing in every frame, "
+            "so no frame can be made egocentric; choose another landmark that moves with the "
+            "head only (reference=..., --reference)")
     rel = pos - head[:, None, :]
     d = pos.shape[-1]
     out = pose.copy()
@@ -241,9 +255,11 @@ def egocentric(
             tmpl = np.nanmean(np.einsum("tij,tlj->tli", rot, sub), axis=0)
             rot = kabsch_rotations(sub, tmpl)
         if not np.isfinite(rot).any():
+            seen = int(np.isfinite(sub).all(-1).sum(1).max(initial=0))
             raise InvalidPoseError(
-                f"head rotation could not be estimated on any frame: fewer than {d} of "
-                f"the align landmarks are visible in every frame")
+                f"{_source(pose)}: head rotation could not be estimated on any frame: it needs "
+                f"{d} of the {len(idx)} align landmarks visible in one frame (with the "
+                f"reference '{reference}'), and no frame has more than {seen}")
         rel = np.einsum("tij,tlj->tli", rot, rel)
         if scale if scale is not None else d == 2:
             size = _rms_size(np.einsum("tij,tlj->tli", rot, sub))

@@ -9,6 +9,7 @@ are several cameras. :func:`recordings_from_files` groups a list of files into r
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Collection, Sequence
@@ -128,13 +129,32 @@ def recordings_from_files(
     return out
 
 
-def unique_names(names: Sequence[str], reserved: Collection[str] = ()) -> list[str]:
-    """Session names made unique (``a, a`` → ``a_0, a_1``) and safe as file names.
+SESSION_NAME_BYTES = 100
+"""Longest session name (UTF-8 bytes) used in output paths; longer names are shortened
+and given a hash of the full name, so names stay unique and every output path fits the
+file system's 255-byte limit."""
 
-    A name in ``reserved`` (the stem of a file the result writes itself, such as
-    ``expressions``) gets its index appended too, so no session file replaces it.
+
+def _safe_name(name: str) -> str:
+    safe = re.sub(r"[^\w.-]", "_", name).lstrip(".") or "session"
+    if len(safe.encode()) <= SESSION_NAME_BYTES:
+        return safe
+    digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    head = safe.encode()[: SESSION_NAME_BYTES - 9].decode("utf-8", "ignore")
+    return f"{head}_{digest}"
+
+
+def unique_names(names: Sequence[str], reserved: Collection[str] = ()) -> list[str]:
+    """Session names made unique (``a, a`` → ``a_0, a_1``) and safe as folder names.
+
+    Only letters, digits, ``_``, ``-`` and ``.`` are kept (no path separators, no leading
+    dot), long names are shortened (:data:`SESSION_NAME_BYTES`), and names that differ
+    only in case count as the same (they would be one folder on macOS and Windows). A
+    name in ``reserved`` gets its index appended too.
     """
-    safe = [re.sub(r"[^\w.-]", "_", n).lstrip(".") or "session" for n in names]
-    if len(set(safe)) != len(safe):
+    safe = [_safe_name(str(n)) for n in names]
+    folded = [n.casefold() for n in safe]
+    if len(set(folded)) != len(folded):
         return [f"{n}_{j}" for j, n in enumerate(safe)]
-    return [f"{n}_{j}" if n in reserved else n for j, n in enumerate(safe)]
+    taken = {r.casefold() for r in reserved}
+    return [f"{n}_{j}" if n.casefold() in taken else n for j, n in enumerate(safe)]

@@ -10,6 +10,7 @@ module, never by importing it.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -134,7 +135,11 @@ def cli_commands() -> dict[str, type[Command]]:
 
 
 def load_state_model(path: PathLike) -> StateModel:
-    """Read a model written by :meth:`StateModel.save` with the backend that wrote it."""
+    """Read a model written by :meth:`StateModel.save` with the backend that wrote it.
+
+    The file is checked before the model is built (:meth:`StateModel.load`): a damaged or
+    edited one raises :class:`~faceexpr.errors.FileFormatError` naming it.
+    """
     get_plugin_manager()  # the backends' classes exist once their plugins are loaded
     return StateModel.load(Path(path))
 
@@ -154,34 +159,98 @@ def state_model_class(name: str) -> type[StateModel]:
     return _get("state_model", name, StateModel)  # type: ignore[type-abstract]
 
 
+def check_options(stage: str, name: str, options: Mapping[str, Any]) -> None:
+    """Check ``options`` for the backend ``name`` of ``stage`` without building it.
+
+    The one check every builder below runs (:meth:`~faceexpr.interfaces.Backend.check_options`
+    on the registered class, third-party plugins included): option names against the
+    constructor's signature (``**kwargs`` count only where the backend declares them, see
+    :attr:`~faceexpr.interfaces.Backend.extra_options`) and values against its type hints.
+    ``progress`` is always accepted by pose estimators (see :func:`pose_estimator`).
+    The check is a method of the backend class rather than code here because
+    :meth:`StateModel.load <faceexpr.interfaces.StateModel.load>`, in a layer below the
+    registry, runs the same check on the options stored in a model file.
+
+    Parameters
+    ----------
+    stage
+        ``"pose_estimator"``, ``"triangulator"`` or ``"state_model"``.
+    name
+        The registered backend.
+    options
+        Keyword options, as the builder would get them.
+
+    Raises
+    ------
+    BackendOptionError
+        One line naming the stage, the backend and the option, what was expected, and
+        every accepted option with its type and default.
+    BackendNotFoundError
+        When no such backend is registered.
+
+    Examples
+    --------
+    >>> check_options("state_model", "hmmlearn", {"n_iter": 50})
+    >>> check_options("state_model", "hmmlearn", {"n_iter": "abc"})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    faceexpr.errors.BackendOptionError: state model 'hmmlearn': n_iter must be int, ...
+    """
+    if stage not in STAGES or stage == "pose_format":
+        raise ValueError(f"stage must be one of {[s for s in STAGES if s != 'pose_format']}, "
+                         f"got {stage!r}")
+    cls = _get(stage, name, Backend)
+    if stage == "pose_estimator":
+        options = {k: v for k, v in options.items() if k != "progress"}
+    cls.check_options(options)
+
+
 def pose_estimator(name: str, **options: Any) -> PoseEstimator:
     """Build the pose estimator ``name`` (e.g. ``"file"``, ``"deeplabcut"``).
 
     ``progress`` (show progress bars) is taken by every estimator: it is the
     :attr:`~faceexpr.interfaces.PoseEstimator.progress` attribute of the built object,
     not a constructor argument.
+
+    Raises
+    ------
+    BackendOptionError
+        For an option the estimator does not take, a value of the wrong type, or a value
+        its constructor refuses (see :func:`check_options`).
     """
     cls = pose_estimator_class(name)
     cls.check_available()
     progress = options.pop("progress", None)
-    estimator = cls(**options)
+    estimator = cls.from_options(options)
     if progress is not None:
         estimator.progress = bool(progress)
     return estimator
 
 
 def triangulator(name: str, **options: Any) -> Triangulator:
-    """Build the triangulator ``name`` (e.g. ``"anipose"``)."""
+    """Build the triangulator ``name`` (e.g. ``"anipose"``).
+
+    Raises
+    ------
+    BackendOptionError
+        As :func:`pose_estimator`.
+    """
     cls = triangulator_class(name)
     cls.check_available()
-    return cls(**options)
+    return cls.from_options(options)
 
 
 def state_model(name: str, **options: Any) -> StateModel:
-    """Build the state model ``name`` (e.g. ``"hmmlearn"``) with ``n_states`` etc."""
+    """Build the state model ``name`` (e.g. ``"hmmlearn"``) with ``n_states`` etc.
+
+    Raises
+    ------
+    BackendOptionError
+        As :func:`pose_estimator`.
+    """
     cls = state_model_class(name)
     cls.check_available()
-    return cls(**options)
+    return cls.from_options(options)
 
 
 def backends() -> pd.DataFrame:

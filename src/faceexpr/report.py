@@ -8,6 +8,7 @@ every file of the output folder. :meth:`faceexpr.Result.save` calls both.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +25,11 @@ from faceexpr.io._common import atomic_write
 from faceexpr.plot import dynamics, ethogram, faces, head, save_figure, selection
 from faceexpr.plot.video import labelled_video
 from faceexpr.schemes import SchemeLike, guess_scheme
+
+SESSIONS = "sessions"
+"""Folder of a saved result that holds one folder per session (its netCDF file, figures
+and labelled video), so that no session name can collide with a result file or with
+another session's files."""
 
 
 class Result(Protocol):
@@ -103,11 +109,11 @@ def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str
     ]
     for name, feat, states, kin in zip(result.sessions, result.features, result.states,
                                        result.kinematics):
-        plan.append((f"timeline_{name}", f"Timeline: {name}",
+        plan.append((f"{SESSIONS}/{name}/timeline", f"Timeline: {name}",
                      "Feature time series over the state sequence (bands), and the state "
                      "raster.",
                      partial(ethogram.timeline, feat, states, k, title=name)))
-        plan.append((f"kinematics_{name}", f"Head kinematics: {name}",
+        plan.append((f"{SESSIONS}/{name}/kinematics", f"Head kinematics: {name}",
                      "Head position, velocity and acceleration over time, with the states.",
                      partial(head.kinematics, kin, states, k)))
     table = result.selection
@@ -156,6 +162,7 @@ def write_figures(
     written = []
     for name, title, caption, draw in tqdm(plan, desc="figures", disable=not progress,
                                            leave=False):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
         paths = save_figure(draw(), folder / name, formats)
         written.append(FigureFile(name, title, caption, paths))
     for session, video in (videos or {}).items():
@@ -169,10 +176,11 @@ def _labelled_video(result: Result, session: str, video: PathLike, folder: Path,
         raise ValueError(f"video given for unknown session {session!r}; sessions are "
                          f"{result.sessions}")
     i = result.sessions.index(session)
-    out = folder / f"{session}_labelled.mp4"
+    out = folder / SESSIONS / session / "labelled.mp4"
+    out.parent.mkdir(parents=True, exist_ok=True)
     labelled_video(video, result.poses[i], out, states=result.states[i],
                    n_states=result.n_states, scheme=scheme, progress=progress)
-    return FigureFile(out.stem, f"Labelled video: {session}",
+    return FigureFile(f"{SESSIONS}/{session}/labelled", f"Labelled video: {session}",
                       f"{Path(video).name} with the landmarks and the current state.", [out])
 
 
@@ -213,20 +221,23 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     parts.append("</table>")
     parts += ["<h2>State frequencies</h2>", _html_table(result.frequencies),
               "<h2>Dwell times</h2>", _html_table(result.dwell_times)]
+    def link(path: Path) -> str:  # relative, so the folder can be moved as a whole
+        return Path(os.path.relpath(path, folder)).as_posix()
+
     for fig in figures:
         parts.append(f"<h2 id='{esc(fig.name)}'>{esc(fig.title)}</h2>")
-        main = fig.paths[0].name
+        main = link(fig.paths[0])
         if main.endswith(".mp4"):
             parts.append(f"<video controls src='{esc(main)}' style='max-width:100%'></video>")
         else:
             parts.append(f"<figure><a href='{esc(main)}'><img src='{esc(main)}' "
                          f"alt='{esc(fig.title)}'></a>")
-        others = " ".join(f"<a href='{esc(p.name)}'>{esc(p.suffix[1:])}</a>"
+        others = " ".join(f"<a href='{esc(link(p))}'>{esc(p.suffix[1:])}</a>"
                           for p in fig.paths[1:])
         parts.append(f"<figcaption>{esc(fig.caption)} {others}</figcaption></figure>"
                      if not main.endswith(".mp4") else f"<p>{esc(fig.caption)}</p>")
-    files = sorted(p.name for p in folder.iterdir() if p.is_file()
-                   and p.suffix in {".csv", ".nc", ".npz", ".json"})
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                   if p.is_file() and p.suffix in {".csv", ".nc", ".npz", ".json"})
     parts += ["<h2>Files</h2>", "<ul>"]
     parts += [f"<li><a href='{esc(n)}'><code>{esc(n)}</code></a></li>" for n in files]
     parts += ["</ul>", "</body></html>\n"]

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import xarray as xr
 
 from faceexpr._typing import PathLike
-from faceexpr.data import validate_pose
+from faceexpr.data import validate_pose, warn_confidence
 from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseFormat
@@ -92,8 +92,8 @@ def from_movement_file(path: PathLike, individual: str | None = None,
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (``<path>: no such file``).
     FileFormatError
         When the file is not netCDF, not a movement poses Dataset, or holds several
         individuals and none was chosen (the message lists them).
@@ -105,6 +105,7 @@ def from_movement_file(path: PathLike, individual: str | None = None,
         raise FileFormatError(f"{path}: {exc}") from exc
     if not pose.attrs["source_files"]:
         pose.attrs["source_files"] = [str(path)]
+    warn_confidence(pose, path)
     return pose
 
 

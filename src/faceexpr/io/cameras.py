@@ -23,28 +23,61 @@ from faceexpr.io.poses import load_pose
 DEFAULT_CAM_REGEX = r"cam([A-Z])"
 """Default camera pattern: ``..._camA...`` is camera ``A``."""
 
-__all__ = ["DEFAULT_CAM_REGEX", "camera_name", "load_cameras"]
+__all__ = ["DEFAULT_CAM_REGEX", "camera_name", "compile_cam_regex", "load_cameras"]
+
+
+def compile_cam_regex(cam_regex: str, what: str = "cam_regex") -> re.Pattern[str]:
+    """Compile a camera pattern, refusing one that cannot name a camera.
+
+    Parameters
+    ----------
+    cam_regex
+        The pattern; its first group is the camera name.
+    what
+        How the pattern is named in messages (``"--cam-regex"`` on the command line).
+
+    Raises
+    ------
+    InvalidPoseError
+        When the pattern is not a string, not a valid regular expression, or has no
+        group (``cam[A-Z]`` would make the whole match the camera, ``camA``, which is not
+        what Anipose does). For example ``cam_regex 'cam([A-Z]': not a valid regular
+        expression (missing ), unterminated subpattern at position 3)``.
+    """
+    if not isinstance(cam_regex, str):
+        raise InvalidPoseError(f"{what} must be a string (a regular expression), got "
+                               f"{cam_regex!r}")
+    try:
+        pattern = re.compile(cam_regex)
+    except re.error as exc:
+        raise InvalidPoseError(f"{what} {cam_regex!r}: not a valid regular expression "
+                               f"({exc})") from None
+    if pattern.groups < 1:
+        raise InvalidPoseError(
+            f"{what} {cam_regex!r} has no group: the first group (in parentheses) names the "
+            f"camera, e.g. {DEFAULT_CAM_REGEX!r}")
+    return pattern
 
 
 def camera_name(path: PathLike, cam_regex: str = DEFAULT_CAM_REGEX) -> str:
     """Return the camera of a file: the first group of ``cam_regex`` in its name.
 
     The pattern is searched (``re.search``) in the file name without its last suffix, as
-    Anipose does (so ``_([A-Z])$`` matches ``vid_A.h5``); a pattern without groups gives
-    the whole match.
+    Anipose does (so ``_([A-Z])$`` matches ``vid_A.h5``).
 
     Raises
     ------
     InvalidPoseError
-        When the name does not match.
+        When the name does not match, or the pattern is not a valid regular expression
+        with a group (:func:`compile_cam_regex`).
     """
     stem = Path(path).stem
-    match = re.search(cam_regex, stem)
+    match = compile_cam_regex(cam_regex).search(stem)
     if match is None:
         raise InvalidPoseError(
             f"{path}: cannot tell the camera from the file name: {stem!r} does not match "
             f"cam_regex {cam_regex!r} (or give the camera names with names=[...])")
-    name = match.group(1) if match.groups() else match.group(0)
+    name = match.group(1)
     if not name:
         raise InvalidPoseError(f"{path}: cam_regex {cam_regex!r} matched an empty camera name")
     return str(name).strip()
@@ -196,6 +229,6 @@ def group_recordings(files: Sequence[PathLike], cam_regex: str = DEFAULT_CAM_REG
     for f in files:
         path = Path(f)
         camera_name(path, cam_regex)  # names the file when it does not match
-        key = re.sub(cam_regex, "", path.stem, count=1).strip("_-. ") or path.stem
+        key = compile_cam_regex(cam_regex).sub("", path.stem, count=1).strip("_-. ") or path.stem
         groups.setdefault(key, []).append(path)
     return groups

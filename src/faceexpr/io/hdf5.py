@@ -110,5 +110,82 @@ def check_pickles(path: PathLike) -> None:
                        f"object {i} of /{name}", path)
 
     with f:
-        visit("", f)
-        f.visititems(visit)
+        try:
+            visit("", f)
+            f.visititems(visit)
+        except UnsafePickleError:
+            raise
+        except Exception as exc:  # a damaged file: h5py raises RuntimeError, OSError...
+            raise FileFormatError(f"{path}: not a readable HDF5 file: {exc}") from exc
+
+
+def _is_text(name: object) -> bool:
+    if not isinstance(name, str):  # h5py gives names that are not UTF-8 as bytes
+        return False
+    try:
+        name.encode("utf-8")  # surrogates stand for bytes that were not UTF-8
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+MAX_EXPANSION = 64
+"""How many times its own size the datasets of an HDF5 file may declare (see
+:func:`check_storage`); uncompressed files hold about 1, compressed pose data a few."""
+MIN_BUDGET = 256 * 2**20
+"""Bytes any HDF5 file may declare whatever its size (small files of NaN compress well)."""
+
+
+def check_storage(path: PathLike) -> None:
+    """Refuse an HDF5 file whose data lies outside it or would not fit in memory.
+
+    HDF5 lets a dataset keep its bytes in other files (external storage, virtual
+    datasets) and a link point into another file, so reading such a file reads whatever
+    they name: another user's data, a pipe that blocks, ``/dev/zero``. A compressed or
+    never-written dataset may declare far more bytes than the file holds (a few bytes that
+    ask for terabytes). Only the structure is read, with h5py (which unpickles nothing).
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file and the node: an external link, a dataset stored in other files,
+        or datasets that together declare more than ``max(MIN_BUDGET, MAX_EXPANSION *
+        file size)`` bytes; or when the file is not readable HDF5.
+    """
+    import os
+
+    import h5py
+
+    budget = max(MIN_BUDGET, MAX_EXPANSION * os.path.getsize(path))
+    declared = 0
+
+    # h5py stops a visit when the callback returns something: the reason to refuse.
+    def link(name: str, info: Any) -> str | None:
+        if isinstance(info, h5py.ExternalLink):
+            return f"/{name} links to another file ({info.filename})"
+        return None
+
+    def node(name: str, obj: Any) -> str | None:
+        nonlocal declared
+        # PyTables crashes the process (no exception) on a name that is not UTF-8 text
+        for key in [name, *obj.attrs]:
+            if not _is_text(key):
+                return f"the name {key!r} of /{name} or of one of its attributes is not text"
+        if not isinstance(obj, h5py.Dataset):
+            return None
+        if obj.is_virtual or obj.external:
+            return f"the data of /{name} is stored in other files"
+        declared += int(obj.size) * int(obj.dtype.itemsize)
+        if declared > budget:
+            return (f"its datasets (up to /{name}) declare {declared} bytes, more than "
+                    f"{MAX_EXPANSION} times the file's size")
+        return None
+
+    try:
+        with h5py.File(path, "r") as f:
+            problem = (f.visititems_links(link) or node("", f) or f.visititems(node))
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on damage
+        raise FileFormatError(f"{path}: not a readable HDF5 file: {exc}") from exc
+    if problem:
+        raise FileFormatError(f"{path}: refused: {problem}; faceexpr reads only "
+                              "self-contained files of a size that fits in memory")

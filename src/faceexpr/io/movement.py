@@ -36,7 +36,7 @@ import numpy as np
 import xarray as xr
 
 from faceexpr._typing import FloatArray, IntArray
-from faceexpr.data import get_fps, make_pose, validate_pose
+from faceexpr.data import check_fps, get_fps, make_pose, validate_pose
 from faceexpr.errors import InvalidPoseError
 
 __all__ = ["LAYOUTS", "from_movement", "to_movement"]
@@ -273,8 +273,11 @@ def from_movement(ds: xr.Dataset, individual: str | None = None, *,
     confidence = confidence.transpose("time", *lead, keypoint_dim)
     position = position.isel(space=_space_order(ds, position.sizes["space"]))
 
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise InvalidPoseError(f"fps must be a positive frame rate, got {fps}")
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float))
+                            or not (math.isfinite(fps) and fps > 0)):
+        raise InvalidPoseError(f"fps must be a positive frame rate, got {fps!r}")
+    # a bad rate in the file must not pass for an unknown one (time would be made up)
+    check_fps(ds.attrs.get("fps"), "the movement Dataset's fps attribute")
     # The Dataset's own rate turns its seconds into frame numbers; fps=... then sets time.
     frame, rate = _frame_numbers(ds, get_fps(ds) or fps)
     if fps is not None:
@@ -358,10 +361,13 @@ def _frame_numbers(ds: xr.Dataset, fps: float | None) -> tuple[IntArray, float |
     rate otherwise (``fps``, else one over the regular time step).
     """
     if "frame" in ds.coords and ds["frame"].dims == ("time",):
-        return np.asarray(ds["frame"].values, dtype=np.int64), fps
+        return _whole(ds["frame"].values, "frame coordinate"), fps
     if "time" not in ds.coords:
         return np.arange(ds.sizes["time"], dtype=np.int64), fps
     time = np.asarray(ds["time"].values)
+    if time.dtype.kind not in "iufm":
+        raise InvalidPoseError(f"the movement time coordinate must hold numbers, got dtype "
+                               f"{time.dtype}")
     if np.issubdtype(time.dtype, np.timedelta64):  # opened with decode_timedelta
         time = time.astype("timedelta64[ns]").astype(np.int64) / 1e9
         unit = "seconds"
@@ -373,7 +379,7 @@ def _frame_numbers(ds: xr.Dataset, fps: float | None) -> tuple[IntArray, float |
     if not np.isfinite(time.astype(np.float64)).all():
         raise InvalidPoseError("the movement time coordinate has non-finite values")
     if unit == "frames":
-        return np.rint(time.astype(np.float64)).astype(np.int64), fps
+        return _whole(np.rint(time.astype(np.float64)), "time coordinate"), fps
     if unit != "seconds":
         raise InvalidPoseError(f"the movement time_unit is {unit!r}, expected 'seconds' or "
                                "'frames'")
@@ -386,7 +392,22 @@ def _frame_numbers(ds: xr.Dataset, fps: float | None) -> tuple[IntArray, float |
                                    "fps attribute (and no regular time step to take it "
                                    "from); give fps=...")
         rate = float(1.0 / np.median(step))
-    return np.rint(time.astype(np.float64) * rate).astype(np.int64), rate
+    with np.errstate(over="ignore"):
+        frames = np.rint(time.astype(np.float64) * rate)
+    return _whole(frames, "time coordinate (times the frame rate)"), rate
+
+
+def _whole(values: Any, what: str) -> IntArray:
+    """Whole, finite numbers as int64 (a cast would turn 1.5 into 1 and NaN into junk)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    number = arr.astype(np.float64) if arr.dtype.kind == "f" else np.array([np.nan])
+    bad = ~np.isfinite(number) | (number != np.round(number)) | (np.abs(number) > 2.0**53)
+    if bad.any():
+        shown = arr.ravel()[int(np.flatnonzero(bad)[0])] if arr.dtype.kind == "f" else arr.dtype
+        raise InvalidPoseError(f"the movement {what} must hold whole numbers, got {shown}")
+    return number.astype(np.int64)
 
 
 def _str_list(value: Any) -> list[str] | None:

@@ -48,11 +48,19 @@ def load_pose(path: PathLike, format: str = "auto", *, source_software: str | No
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (``<path>: no such file``; a ``FileNotFoundError``).
     FileFormatError
-        When no format or more than one recognises the file (the message lists each
-        format tried and why it refused), or the file is malformed.
+        When ``path`` is a folder or empty, no format or more than one recognises the
+        file (the message lists each format tried and why it refused), or the file is
+        malformed (the message names the file and the frame, landmark or line at fault).
+        Every error a file can cause is a :class:`~faceexpr.errors.FaceexprError`.
+
+    Warns
+    -----
+    UserWarning
+        When the data are usable but odd, naming the file, frame and landmark: a
+        confidence outside [0, 1], a position without a confidence.
     """
     if source_software is not None:
         warnings.warn("load_pose(source_software=...) is deprecated; use format=...",
@@ -74,10 +82,11 @@ def detect_format(path: PathLike) -> type[PoseFormat]:
 
     Raises
     ------
-    FileNotFoundError, IsADirectoryError
+    MissingFileError
         When there is no file.
     FileFormatError
-        When none or several recognise it, listing every format and why it refused.
+        When ``path`` is a folder, or none or several formats recognise it, listing
+        every format and why it refused.
     """
     p = existing_file(path)
     suffix = p.suffix.lower()

@@ -100,6 +100,26 @@ def open_capture(path: PathLike) -> tuple[Any, Path]:
     return cap, p
 
 
+def check_video(path: PathLike) -> Path:
+    """Check that ``path`` is a video OpenCV can decode (it reads the first frame), so a
+    corrupt video is refused before any work rather than after a long fit.
+
+    Raises
+    ------
+    FileNotFoundError, FileFormatError
+        As :func:`open_capture`; also when the first frame cannot be decoded.
+    """
+    cap, p = open_capture(path)
+    try:
+        ok, frame = cap.read()
+    finally:
+        cap.release()
+    if not ok or frame is None or getattr(frame, "size", 0) == 0:
+        raise FileFormatError(f"{p}: OpenCV opened the file but could not decode a frame; "
+                              "is it a complete, uncorrupted video?")
+    return p
+
+
 def read_video_frames(
     path: PathLike, max_frames: int | None = None
 ) -> Iterator[npt.NDArray[np.uint8]]:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -681,3 +682,113 @@ def write_calibration_toml(cameras: Sequence[Camera], path: PathLike) -> Path:
     lines += ["[metadata]", "adjusted = false", "error = 0.0", ""]
     atomic_write(path, lambda tmp: tmp.write_text("\n".join(lines)))
     return Path(path)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading calibration.toml
+# ---------------------------------------------------------------------------------------
+
+_DISTORTIONS = (4, 5, 8, 12, 14)
+"""Lengths of distortion vectors OpenCV takes (fisheye cameras: 4)."""
+
+
+def calibration_cameras(data: Mapping[str, Any], path: PathLike
+                        ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Check a parsed Anipose ``calibration.toml`` before aniposelib and OpenCV see it.
+
+    aniposelib takes every table but ``[metadata]`` as a camera, in the sorted order of
+    the table names, and hands its numbers to OpenCV unchecked: a ``matrix = [1, 2, 3]``
+    fails later in ``cv2`` with a message that names neither the file nor the camera.
+
+    Parameters
+    ----------
+    data
+        The parsed TOML.
+    path
+        The file, named in messages.
+
+    Returns
+    -------
+    cameras, metadata
+        One dict per camera in aniposelib's order (``name``, ``size`` ``[w, h]``,
+        ``matrix`` 3x3, ``distortions``, ``rotation`` and ``translation`` of 3, and
+        ``fisheye``), as lists of Python numbers; and the ``[metadata]`` table.
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file, the table and camera, the key, what was expected and what was
+        found: a missing key, a wrong shape, a number that is not finite, a camera matrix
+        whose last row is not ``[0, 0, 1]`` or whose focal lengths are not positive, an
+        image size that is not two positive integers, no cameras, or two of one name.
+    """
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, Mapping):
+        raise FileFormatError(f"{path}: metadata must be a table ([metadata])")
+    cameras = []
+    for key in sorted(k for k in data if k != "metadata"):
+        table = data[key]
+        if not isinstance(table, Mapping):
+            raise FileFormatError(f"{path}: '{key}' is not a camera table ([{key}]): "
+                                  f"every top-level entry but [metadata] is a camera")
+        cameras.append(_camera(table, f"{path}: [{key}]"))
+    if not cameras:
+        raise FileFormatError(f"{path}: the calibration has no cameras ([cam_0] tables)")
+    names = [c["name"] for c in cameras]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise FileFormatError(f"{path}: several cameras are named {dup}")
+    return cameras, dict(metadata)
+
+
+def _camera(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    for key in ("name", "size", "matrix", "distortions", "rotation", "translation"):
+        if key not in table:
+            raise FileFormatError(f"{where}: not an Anipose calibration: the camera table "
+                                  f"lacks the key '{key}'")
+    name = table["name"]
+    if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == "":
+        raise FileFormatError(f"{where}: name must be a string, got {_shown(name)}")
+    where = f"{where} (camera '{name}')"
+    fisheye = table.get("fisheye", False)
+    if not isinstance(fisheye, bool):
+        raise FileFormatError(f"{where}: fisheye must be true or false, got {fisheye!r}")
+    size = _vector(table["size"], (2,), "size", "the image's [width, height] in pixels",
+                   where)
+    if not all(v > 0 and v == round(v) for v in size):
+        raise FileFormatError(f"{where}: size must be the image's [width, height] in "
+                              f"pixels, two whole numbers > 0, got {_shown(table['size'])}")
+    rows = table["matrix"]
+    if not isinstance(rows, list) or len(rows) != 3:
+        raise FileFormatError(f"{where}: matrix must be 3 rows of 3 finite numbers, got "
+                              f"{_shown(rows)}")
+    matrix = [_vector(row, (3,), "matrix", "3 rows of 3", where) for row in rows]
+    if matrix[2] != [0.0, 0.0, 1.0] or not (matrix[0][0] > 0 and matrix[1][1] > 0):
+        raise FileFormatError(f"{where}: matrix must be a camera matrix [[fx, 0, cx], "
+                              f"[0, fy, cy], [0, 0, 1]] with fx, fy > 0, got {matrix}")
+    lengths = (4,) if fisheye else _DISTORTIONS
+    return {
+        "name": str(name), "size": [int(v) for v in size], "matrix": matrix,
+        "distortions": _vector(table["distortions"], lengths, "distortions",
+                               " or ".join(map(str, lengths)), where),
+        "rotation": _vector(table["rotation"], (3,), "rotation", "3 (a rotation vector)",
+                            where),
+        "translation": _vector(table["translation"], (3,), "translation", "3", where),
+        "fisheye": fisheye,
+    }
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _vector(value: object, lengths: tuple[int, ...], key: str, expected: str, where: str
+            ) -> list[float]:
+    """A TOML array of finite numbers of one of ``lengths``, as a list of floats."""
+    if (not isinstance(value, list) or len(value) not in lengths
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and math.isfinite(v) for v in value)):
+        raise FileFormatError(f"{where}: {key} must be {expected} finite numbers, got "
+                              f"{_shown(value)}")
+    return [float(v) for v in value]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any, ClassVar
 
+from faceexpr._files import check_output, make_parents
 from faceexpr.backends.anipose.calibration import Board, calibrate
 from faceexpr.backends.anipose.config import read_anipose_config
 from faceexpr.errors import FaceexprError
@@ -52,8 +53,9 @@ class CalibrateCommand(Command):
 
     @classmethod
     def run(cls, args: argparse.Namespace) -> int:
-        if args.out.exists() and not args.overwrite:
-            raise FaceexprError(f"{args.out} exists (pass --overwrite to replace it)")
+        # where the calibration goes is checked before the (long) calibration
+        inputs = [*args.videos, *([args.anipose_config] if args.anipose_config else [])]
+        location = check_output(args.out, overwrite=args.overwrite, inputs=inputs, kind="file")
         if args.anipose_config is not None:
             board = read_anipose_config(args.anipose_config).board()
         else:
@@ -69,12 +71,13 @@ class CalibrateCommand(Command):
             else:
                 board = Board.checkerboard(args.board_size[0], args.board_size[1], args.square)
         if all(v.is_dir() for v in args.videos):
-            inputs: Any = {camera_name(v, args.cam_regex): v for v in args.videos}
+            views: Any = {camera_name(v, args.cam_regex): v for v in args.videos}
         else:
-            inputs = [str(v) for v in args.videos]
-        result = calibrate(inputs, board, args.out, cam_regex=args.cam_regex,
-                           fisheye=args.fisheye, progress=not args.quiet,
-                           video_skip=args.skip)
+            views = [str(v) for v in args.videos]
+        with make_parents(location):
+            result = calibrate(views, board, args.out, cam_regex=args.cam_regex,
+                               fisheye=args.fisheye, progress=not args.quiet,
+                               video_skip=args.skip)
         print(f"cameras {', '.join(result.camera_names)}: board found in "
               + ", ".join(f"{n}/{t}" for n, t in zip(result.n_detections.values(),
                                                       result.n_frames.values()))

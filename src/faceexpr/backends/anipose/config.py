@@ -13,6 +13,7 @@ The file is parsed with the ``toml`` package, as Anipose does (``pip install
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -22,6 +23,7 @@ from typing import Any
 from faceexpr._typing import PathLike
 from faceexpr.backends.anipose.calibration import board_from_anipose_config
 from faceexpr.errors import FileFormatError, MissingDependencyError
+from faceexpr.io._common import read_text
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX
 
 __all__ = [
@@ -186,22 +188,16 @@ def read_anipose_config(path: PathLike) -> AniposeConfig:
 
     Raises
     ------
-    FileNotFoundError, IsADirectoryError
-        When there is no file.
+    MissingFileError
+        When there is no file (``<path>: no such file``).
     FileFormatError
-        When the file is not valid TOML (naming the line and column) or a key has the
-        wrong type (naming the section, the key, the type expected and the value found).
+        When the path is a folder, the file is not valid TOML (naming the line and
+        column) or a key has the wrong type or value (naming the section, the key, what
+        was expected and the value found; numbers must be finite).
     """
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    if p.is_dir():
-        raise IsADirectoryError(21, "Is a directory (expected config.toml)", str(path))
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{path}: not a UTF-8 text file: {exc}") from exc
-    data = _parse_toml(text, path)
+    text = read_text(p, "an Anipose config.toml")
+    data = parse_toml(text, path)
     where = _Where(path)
     tri = _section(data, "triangulation", where)
     cal = _section(data, "calibration", where)
@@ -229,7 +225,14 @@ def read_anipose_config(path: PathLike) -> AniposeConfig:
 # ---------------------------------------------------------------------------------------
 
 
-def _parse_toml(text: str, path: PathLike) -> dict[str, Any]:
+def parse_toml(text: str, path: PathLike) -> dict[str, Any]:
+    """Parse TOML text as Anipose does (with the ``toml`` package, else ``tomllib``).
+
+    Raises
+    ------
+    FileFormatError
+        Naming the file and, where the parser says, the line and column.
+    """
     try:
         import toml
     except ImportError:
@@ -240,8 +243,11 @@ def _parse_toml(text: str, path: PathLike) -> dict[str, Any]:
         raise FileFormatError(
             f"{path}: not valid TOML: line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
-    except (IndexError, ValueError, TypeError) as exc:  # toml's parser can fail like this
+    except (IndexError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # toml's parser can fail like this on text it does not expect
         raise FileFormatError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:  # arrays or tables nested hundreds deep
+        raise FileFormatError(f"{path}: not valid TOML: nested too deeply") from None
     return dict(data)
 
 
@@ -256,6 +262,8 @@ def _parse_tomllib(text: str, path: PathLike) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # its message ends "(at line L, column C)"
         raise FileFormatError(f"{path}: not valid TOML: {exc}") from exc
+    except RecursionError:
+        raise FileFormatError(f"{path}: not valid TOML: nested too deeply") from None
 
 
 class _Where:
@@ -303,10 +311,29 @@ def _int(value: object, at: str, minimum: int | None = None) -> int:
     return value
 
 
-def _float(value: object, at: str) -> float:
+def _float(value: object, at: str, minimum: float | None = None,
+           maximum: float | None = None, *, strict: bool = False) -> float:
+    """A finite number (TOML has inf and nan), within ``[minimum, maximum]``; above
+    ``minimum`` when ``strict``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _fail(at, "a number", value)
-    return float(value)
+    number = float(value)
+    if not math.isfinite(number):
+        raise _fail(at, "a finite number", value)
+    if minimum is not None and (number <= minimum if strict else number < minimum):
+        raise FileFormatError(f"{at} must be {'>' if strict else '>='} {minimum}, got "
+                              f"{value}")
+    if maximum is not None and number > maximum:
+        raise FileFormatError(f"{at} must be <= {maximum}, got {value}")
+    return number
+
+
+def _nonnegative(value: object, at: str) -> float:
+    return _float(value, at, minimum=0.0)
+
+
+def _positive(value: object, at: str) -> float:
+    return _float(value, at, minimum=0.0, strict=True)
 
 
 def _str(value: object, at: str) -> str:
@@ -358,8 +385,9 @@ def _scheme(value: object, at: str) -> tuple[Chain, ...]:
 
 def _size(value: object, at: str) -> tuple[int, int]:
     if (not isinstance(value, list) or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        raise _fail(at, "two integers [width, height]", value)
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                       for v in value)):
+        raise _fail(at, "two integers [width, height] above 0", value)
     return (value[0], value[1])
 
 
@@ -374,12 +402,12 @@ _TRIANGULATION: dict[str, _Reader] = {
     "optim_chunking_size": lambda v, at: _int(v, at, minimum=2),
     "constraints": _pairs,
     "constraints_weak": _pairs,
-    "scale_smooth": _float,
-    "scale_length": _float,
-    "scale_length_weak": _float,
-    "reproj_error_threshold": _float,
+    "scale_smooth": _nonnegative,
+    "scale_length": _nonnegative,
+    "scale_length_weak": _nonnegative,
+    "reproj_error_threshold": _positive,
     "reproj_loss": _str,
-    "score_threshold": _float,
+    "score_threshold": lambda v, at: _float(v, at, minimum=0.0, maximum=1.0),
     "n_deriv_smooth": lambda v, at: _int(v, at, minimum=1),
     "axes": _axes,
     "reference_point": _str,
@@ -388,11 +416,11 @@ _TRIANGULATION: dict[str, _Reader] = {
 _CALIBRATION: dict[str, _Reader] = {
     "board_type": _str,
     "board_size": _size,
-    "board_marker_bits": _int,
-    "board_marker_dict_number": _int,
-    "board_marker_length": _float,
-    "board_marker_separation_length": _float,
-    "board_square_side_length": _float,
+    "board_marker_bits": lambda v, at: _int(v, at, minimum=1),
+    "board_marker_dict_number": lambda v, at: _int(v, at, minimum=1),
+    "board_marker_length": _positive,
+    "board_marker_separation_length": _nonnegative,
+    "board_square_side_length": _positive,
     "animal_calibration": _bool,
     "fisheye": _bool,
 }

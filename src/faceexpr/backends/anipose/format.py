@@ -21,11 +21,16 @@ from faceexpr.errors import FileFormatError
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io._common import (
     READ_CSV_FLOATS,
+    CsvLayout,
     all_or_none,
     atomic_write,
     build_pose,
+    check_confidence,
+    check_frames,
+    duplicated,
     existing_file,
     first_line,
+    scan_csv,
     to_float,
 )
 
@@ -95,13 +100,20 @@ def from_anipose_csv(path: PathLike, fps: float | None = None) -> xr.Dataset:
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (``<path>: no such file``).
     FileFormatError
-        Naming the file and the landmark, column or row at fault.
+        Naming the file and the landmark, column, frame and line at fault: a row cut
+        short or with extra cells, a column named twice, ``fnum`` that repeats or goes
+        back, an infinite score.
+
+    Warns
+    -----
+    UserWarning
+        For a score outside [0, 1] or missing where the position is known.
     """
     p = existing_file(path)
-    df = _read(p, path)
+    layout, df = _read(p, path)
     names = [str(c) for c in df.columns]
     present = set(names)
     landmarks = [n[:-2] for n in names if n.endswith("_x")]
@@ -119,26 +131,32 @@ def from_anipose_csv(path: PathLike, fps: float | None = None) -> xr.Dataset:
     if len(df) == 0:
         raise FileFormatError(f"{path}: the file has a header but no rows of data")
 
+    frame = None
+    if "fnum" in present:
+        fnum = to_float(df["fnum"], path, "column 'fnum'", layout)
+        whole = np.isfinite(fnum) & (fnum == np.round(fnum)) & (np.abs(fnum) <= 2.0**53)
+        if not whole.all():
+            row = int(np.flatnonzero(~whole)[0])
+            raise FileFormatError(f"{path}: column 'fnum', {layout.at(row)}: frame numbers "
+                                  f"must be whole numbers, got {fnum[row]}")
+        frame = fnum.astype(np.int64)
+        check_frames(frame, path, "column 'fnum'", layout)
+    frames = frame if frame is not None else np.arange(len(df))
+
     def column(name: str) -> FloatArray:
         if name not in present:
             return np.full(len(df), np.nan)
-        return to_float(df[name], path, f"column '{name}'", header_lines=1)
+        return to_float(df[name], path, f"column '{name}'", layout, frames)
 
     def per_landmark(suffix: str) -> FloatArray:
         return np.stack([column(lm + suffix) for lm in landmarks], axis=1)
 
     position = np.stack([per_landmark(f"_{a}") for a in _AXES], axis=-1)
     known = np.isfinite(position).all(axis=-1)
-    confidence = np.where(known, per_landmark("_score"), np.nan)
-    frame = None
-    if "fnum" in present:
-        fnum = column("fnum")
-        if not (np.isfinite(fnum).all() and (fnum == np.round(fnum)).all()):
-            row = int(np.flatnonzero(~np.isfinite(fnum) | (fnum != np.round(fnum)))[0])
-            raise FileFormatError(
-                f"{path}: column 'fnum', row {row + 1}: frame numbers must be whole numbers"
-            )
-        frame = fnum.astype(np.int64)
+    score = per_landmark("_score")
+    check_confidence(score, known, path, [f"column '{lm}_score'" for lm in landmarks],
+                     frames, layout)
+    confidence = np.where(known, score, np.nan)
     ds = build_pose(path, position, landmarks, confidence, fps=fps,
                     source_software="Anipose", units="mm", frame=frame)
     ds["reprojection_error"] = (("time", "landmarks"), per_landmark("_error"))
@@ -152,12 +170,28 @@ def from_anipose_csv(path: PathLike, fps: float | None = None) -> xr.Dataset:
     return ds
 
 
-def _read(p: Path, path: PathLike) -> pd.DataFrame:
+def _read(p: Path, path: PathLike) -> tuple[CsvLayout, pd.DataFrame]:
+    # fnum is the last column: a row that lost or gained cells has no trusty frame number
+    layout = scan_csv(p, path, 1)
+    header = layout.header[0]
+    if "" in header:
+        raise FileFormatError(f"{path}: column {header.index('') + 1} of the header has no "
+                              "name")
+    dup = duplicated(header)
+    if dup is not None:  # pandas would rename the second copy 'nose_x.1' and drop it
+        name, a, b = dup
+        lm = name.rsplit("_", 1)[0]
+        who = f"landmark '{lm}' appears twice: " if lm != name else ""
+        raise FileFormatError(f"{path}: {who}column '{name}' is in the header twice "
+                              f"(columns {a + 1} and {b + 1})")
     try:
         df: pd.DataFrame = pd.read_csv(p, encoding="utf-8-sig", **READ_CSV_FLOATS)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FileFormatError(f"{path}: cannot parse the CSV file: {exc}") from exc
-    return df
+    if len(df) != len(layout.lines) or [str(c) for c in df.columns] != header:
+        raise FileFormatError(f"{path}: the rows cannot be told apart consistently (stray "
+                              "quotes?): not an Anipose pose-3d CSV")
+    return layout, df
 
 
 def to_anipose_csv(ds: xr.Dataset, path: PathLike) -> None:

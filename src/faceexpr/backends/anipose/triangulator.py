@@ -46,10 +46,12 @@ import numpy.typing as npt
 import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
-from faceexpr.backends.anipose.config import read_anipose_config
+from faceexpr.backends.anipose.calibration import calibration_cameras
+from faceexpr.backends.anipose.config import parse_toml, read_anipose_config
 from faceexpr.data import validate_pose, with_history
-from faceexpr.errors import FileFormatError, InvalidPoseError
+from faceexpr.errors import InvalidPoseError
 from faceexpr.interfaces import ProjectSettings, Triangulator
+from faceexpr.io._common import read_text
 
 Method = Literal["dlt", "ransac", "optim"]
 METHODS: tuple[str, ...] = ("dlt", "ransac", "optim")
@@ -457,41 +459,24 @@ class AniposeTriangulator(Triangulator):
 def load_calibration(path: PathLike) -> Any:
     """Read an Anipose ``calibration.toml`` as an ``aniposelib.cameras.CameraGroup``.
 
+    The cameras are checked (:func:`~faceexpr.backends.anipose.calibration.calibration_cameras`)
+    before aniposelib builds them, so that a malformed camera is reported with the file
+    and camera rather than as an OpenCV error during triangulation.
+
     Raises
     ------
-    FileNotFoundError
-        When the file does not exist.
+    MissingFileError
+        When the file does not exist (``<path>: no such file``).
     FileFormatError
-        When it is not valid TOML (the message gives the line) or not a calibration.
+        When it is a folder, not valid TOML (the message gives the line) or not a
+        calibration (naming the camera and the key at fault).
     """
-    import toml
     from aniposelib.cameras import CameraGroup
 
-    p = Path(path)
-    if not p.is_file():
-        if p.is_dir():
-            raise IsADirectoryError(21, "Is a directory (expected calibration.toml)", str(path))
-        raise FileNotFoundError(2, "No such file or directory", str(path))
-    try:
-        group = CameraGroup.load(str(p))
-    except toml.TomlDecodeError as exc:
-        raise FileFormatError(
-            f"{path}: not valid TOML: line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise FileFormatError(f"{path}: not a text file: {exc}") from exc
-    except KeyError as exc:
-        raise FileFormatError(
-            f"{path}: not an Anipose calibration: a camera table lacks the key {exc}"
-        ) from exc
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise FileFormatError(f"{path}: not an Anipose calibration: {exc}") from exc
-    names = [str(n) for n in group.get_names()]
-    if not names:
-        raise FileFormatError(f"{path}: the calibration has no cameras ([cam_0] tables)")
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise FileFormatError(f"{path}: several cameras are named {dup}")
+    text = read_text(path, "an Anipose calibration.toml")
+    cameras, metadata = calibration_cameras(parse_toml(text, path), path)
+    group = CameraGroup.from_dicts(cameras)
+    group.metadata = metadata
     return group
 
 

@@ -21,13 +21,18 @@ from faceexpr.errors import FileFormatError
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io._common import (
     READ_CSV_FLOATS,
+    CsvLayout,
     atomic_write,
     build_pose,
+    check_confidence,
+    check_frames,
+    duplicated,
     existing_file,
     frame_numbers,
+    scan_csv,
     to_float,
 )
-from faceexpr.io.hdf5 import check_pickles
+from faceexpr.io.hdf5 import check_pickles, check_storage
 from faceexpr.io.netcdf import is_hdf5
 
 H5_KEY = "df_with_missing"
@@ -136,22 +141,29 @@ def from_dlc_file(
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (``<path>: no such file``).
     FileFormatError
         When the file is not a DeepLabCut table; the message names the file and the
-        body part, column or row at fault.
+        body part, column, frame and line at fault: a row cut short or with extra cells,
+        a body part named twice, frame numbers that repeat or go back, an infinite
+        likelihood, an HDF5 file that stores data elsewhere or holds unsafe pickles.
+
+    Warns
+    -----
+    UserWarning
+        For a likelihood outside [0, 1] or missing where the position is known.
     """
     p = existing_file(path)
     suffix = p.suffix.lower()
-    header_lines: int | None = None
+    layout: CsvLayout | None = None
     if suffix in (".h5", ".hdf5"):
         df = _read_h5(p, path)
     elif suffix == ".csv":
-        df, header_lines = _read_csv(p, path)
+        df, layout = _read_csv(p, path)
     else:
         raise FileFormatError(f"{path}: DeepLabCut files end in .h5, .hdf5 or .csv")
-    return _to_pose(df, path, fps, individual, header_lines)
+    return _to_pose(df, path, fps, individual, layout)
 
 
 def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
@@ -159,6 +171,8 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
         raise FileFormatError(f"{path}: cannot read as a pandas HDF5 table (DeepLabCut): "
                               "not an HDF5 file")
     # PyTables unpickles attributes and object arrays while pandas reads: check them first
+    # (and before that, that no data lies outside the file or would not fit in memory)
+    check_storage(p)
     check_pickles(p)
     try:
         with pd.HDFStore(p, mode="r") as store:
@@ -184,7 +198,7 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
         raise FileFormatError(
             f"{path}: table '{key}' is a {type(obj).__name__}, not a DeepLabCut DataFrame"
         )
-    objects = [c for c in obj.columns if obj[c].dtype == object]
+    objects = [c for c, dtype in zip(obj.columns, obj.dtypes) if dtype.kind == "O"]
     if objects:
         raise FileFormatError(
             f"{path}: table '{key}' has non-numeric (object) columns, e.g. {objects[0]}; "
@@ -192,7 +206,7 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
     return obj
 
 
-def _read_csv(p: Path, path: PathLike) -> tuple[pd.DataFrame, int]:
+def _read_csv(p: Path, path: PathLike) -> tuple[pd.DataFrame, CsvLayout]:
     rows, n_header = _header_rows(p, path)
     if n_header is None:
         firsts = [row[0].strip() if row else "" for row in rows]
@@ -200,21 +214,67 @@ def _read_csv(p: Path, path: PathLike) -> tuple[pd.DataFrame, int]:
             f"{path}: not a DeepLabCut CSV: the first column of the header rows must read "
             f"{_HEADER_3} (multi-animal: {_HEADER_4}), got {firsts}"
         )
+    layout = scan_csv(p, path, n_header, frame_column=0)
+    if len(layout.lines) == 0:
+        raise FileFormatError(f"{path}: the file has a header but no rows of data")
+    header = layout.header
     # Labelled-data CSVs index rows by several path columns, left blank in the header.
     n_index = 1
-    while n_index < len(rows[0]) and not rows[0][n_index].strip():
+    while n_index < len(header[0]) and not header[0][n_index].strip():
         n_index += 1
+    labels = list(zip(*(row[n_index:] for row in header)))
+    _check_header(labels, path, n_index)
+    if _index_names_row(p, n_header, n_index):
+        # pandas writes the names of a named index as a row of its own: not a frame
+        layout = CsvLayout(header, layout.lines[1:], int(layout.lines[0]))
     try:
-        df = pd.read_csv(
-            p,
-            header=list(range(n_header)),
-            index_col=list(range(n_index)) if n_index > 1 else 0,
-            encoding="utf-8-sig",
-            **READ_CSV_FLOATS,
-        )
+        # The header is taken from the csv module's rows: pandas, given a header, takes a
+        # first data row with only its index filled (a frame without any detection) for
+        # the row of index names and drops it.
+        df = pd.read_csv(p, header=None, skiprows=layout.header_end, encoding="utf-8-sig",
+                         index_col=list(range(n_index)) if n_index > 1 else 0,
+                         skip_blank_lines=True, **READ_CSV_FLOATS)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise FileFormatError(f"{path}: cannot parse the DeepLabCut CSV: {exc}") from exc
-    return df, n_header
+    if len(df) != len(layout.lines) or df.shape[1] != len(labels):
+        raise FileFormatError(f"{path}: the rows cannot be told apart consistently (stray "
+                              "quotes?): not a DeepLabCut CSV")
+    df.columns = pd.MultiIndex.from_tuples(labels, names=[row[0] for row in header])
+    return df, layout
+
+
+def _index_names_row(p: Path, n_header: int, n_index: int) -> bool:
+    """Whether the row after the header names the index (text in the index columns,
+    nothing else) rather than holding a frame, which has a number there."""
+    with open(p, encoding="utf-8-sig", newline="") as f:
+        rows = (r for r in csv.reader(f) if r and not (len(r) == 1 and not r[0].strip()))
+        row = next(itertools.islice(rows, n_header, None), None)
+    if row is None or any(cell.strip() for cell in row[n_index:]):
+        return False
+    names = [cell.strip() for cell in row[:n_index]]
+    return all(names) and not any(_is_number(n) for n in names)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_header(labels: list[tuple[str, ...]], path: PathLike, n_index: int) -> None:
+    """Refuse a header that names one column twice (pandas would rename the second
+    copy ``x.1``, and the body part would lose it without a word)."""
+    dup = duplicated(["\x00".join(label) for label in labels])
+    if dup is None:
+        return
+    label = labels[dup[1]]
+    who = f"body part '{label[-2]}'" + (f" of individual '{label[1]}'" if len(label) == 4
+                                        else "")
+    raise FileFormatError(
+        f"{path}: {who} has two '{label[-1]}' columns (columns {dup[1] + n_index + 1} and "
+        f"{dup[2] + n_index + 1}): a body part may appear once in the header")
 
 
 def _to_pose(
@@ -222,7 +282,7 @@ def _to_pose(
     path: PathLike,
     fps: float | None,
     individual: str | None,
-    header_lines: int | None,
+    layout: CsvLayout | None,
 ) -> xr.Dataset:
     columns = df.columns
     if not isinstance(columns, pd.MultiIndex) or columns.nlevels not in (3, 4):
@@ -231,6 +291,10 @@ def _to_pose(
             f"{path}: not a DeepLabCut table: expected column levels {_HEADER_3} "
             f"(multi-animal: {_HEADER_4}), got {levels} level(s)"
         )
+    # Labels as text throughout: an .h5 table may hold numbers as labels.
+    columns = pd.MultiIndex.from_tuples([tuple(str(v) for v in c) for c in columns],
+                                        names=columns.names)
+    df = df.set_axis(columns, axis=1)
     scorers = _unique(columns.get_level_values(0))
     if len(scorers) > 1:
         raise FileFormatError(f"{path}: the table mixes several scorers: {scorers}")
@@ -243,6 +307,8 @@ def _to_pose(
         )
     if len(df) == 0:
         raise FileFormatError(f"{path}: the table has no rows of data")
+    if df.shape[1] == 0:
+        raise FileFormatError(f"{path}: the table has no body-part columns")
     dup = df.columns[df.columns.duplicated()]
     if len(dup):
         label = tuple(dup[0])
@@ -260,9 +326,14 @@ def _to_pose(
                     f"{path}: body part '{bp}' has no '{coord}' column (it has {coords[bp]})"
                 )
 
+    frame = frame_numbers(df.index, path, layout)
+    if frame is not None:
+        check_frames(frame, path, "the frame index", layout)
+    frames = frame if frame is not None else np.arange(len(df))
+
     def column(bp: str, coord: str) -> FloatArray:
         where = f"body part '{bp}', coordinate '{coord}'"
-        return to_float(df[(bp, coord)], path, where, header_lines)
+        return to_float(df[(bp, coord)], path, where, layout, frames)
 
     position = np.stack(
         [np.stack([column(bp, c) for c in space], axis=-1) for bp in bodyparts], axis=1
@@ -270,9 +341,12 @@ def _to_pose(
     confidence: Any = None
     if has_likelihood:
         confidence = np.stack([column(bp, "likelihood") for bp in bodyparts], axis=1)
+        check_confidence(confidence, np.isfinite(position).all(axis=-1), path,
+                         [f"body part '{bp}', likelihood" for bp in bodyparts], frames,
+                         layout)
     return build_pose(
         path, position, bodyparts, confidence, fps=fps, source_software="DeepLabCut",
-        units="pixels", frame=frame_numbers(df.index),
+        units="pixels", frame=frame,
     )
 
 
@@ -283,7 +357,7 @@ def _select_individual(df: pd.DataFrame, path: PathLike, individual: str | None
         if len(individuals) != 1:
             raise FileFormatError(
                 f"{path}: the file holds several individuals {individuals}; "
-                "choose one with individual=..."
+                "choose one with individual=... (--individual)"
             )
         individual = individuals[0]
     if individual not in individuals:

@@ -33,6 +33,7 @@ import numpy.typing as npt
 import pandas as pd
 import xarray as xr
 
+from faceexpr._files import check_output
 from faceexpr._typing import PathLike
 from faceexpr.data import validate_pose
 from faceexpr.errors import (
@@ -41,8 +42,9 @@ from faceexpr.errors import (
     MissingDependencyError,
     MissingFileError,
 )
-from faceexpr.io._common import atomic_write
-from faceexpr.io.hdf5 import check_pickles
+from faceexpr.io._common import atomic_write, read_text
+from faceexpr.io.hdf5 import check_pickles, check_storage
+from faceexpr.io.video import check_video as io_check_video
 from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, LandmarkScheme
 
@@ -132,19 +134,33 @@ def find_config(config: PathLike) -> Path:
 def load_yaml(path: PathLike, what: str = "DeepLabCut config") -> Any:
     """Read a YAML file (DeepLabCut's ``config.yaml``, ``pytorch_config.yaml``).
 
+    Only ``yaml.safe_load`` parses it: plain values, never a Python object (a
+    ``!!python/object`` tag is an error, not a call).
+
     Raises
     ------
     MissingDependencyError
         When PyYAML is not installed.
+    MissingFileError
+        When there is no such file.
     DeepLabCutProjectError
-        When the file cannot be read or parsed.
+        When the file cannot be read or parsed, or is larger than a configuration can be.
     """
     yaml = _yaml()
     try:
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise DeepLabCutProjectError(f"{path}: cannot read the {what}: {exc}") from exc
+        text = read_text(path, f"a {what}")
+    except MissingFileError:
+        raise
+    except FileFormatError as exc:
+        raise DeepLabCutProjectError(str(exc)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # its message spans lines: the error prints as one
+        said = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise DeepLabCutProjectError(f"{path}: cannot read the {what}: {said}") from exc
+    except RecursionError:  # lists or mappings nested hundreds deep
+        raise DeepLabCutProjectError(f"{path}: cannot read the {what}: nested too "
+                                     "deeply") from None
 
 
 def read_project_config(config: PathLike) -> dict[str, Any]:
@@ -165,7 +181,43 @@ def read_project_config(config: PathLike) -> dict[str, Any]:
     if missing:
         raise DeepLabCutProjectError(
             f"{path}: not a DeepLabCut project config: it lacks {missing}")
+    _check_config(cfg, path)
     return cfg
+
+
+def _check_config(cfg: Mapping[str, Any], path: PathLike) -> None:
+    """Check the types of the entries faceexpr uses, so that a wrong one is named here
+    rather than met later (a string of body parts would be read letter by letter)."""
+    def fail(key: str, expected: str) -> DeepLabCutProjectError:
+        shown = repr(cfg[key])
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        return DeepLabCutProjectError(f"{path}: {key} must be {expected}, got {shown}")
+
+    def names(value: object) -> bool:
+        return isinstance(value, list) and all(isinstance(v, (str, int)) and not
+                                               isinstance(v, bool) for v in value)
+
+    for key in ("Task", "scorer"):
+        if not isinstance(cfg[key], (str, int)) or isinstance(cfg[key], bool):
+            raise fail(key, "a name")
+    multi = cfg.get("multianimalproject")
+    if multi is not None and not isinstance(multi, bool):
+        raise fail("multianimalproject", "true or false")
+    # multi-animal projects write "bodyparts: MULTI!" and list them under other keys
+    if not (names(cfg["bodyparts"]) or (multi and cfg["bodyparts"] == "MULTI!")):
+        raise fail("bodyparts", "a list of body-part names")
+    for key in ("multianimalbodyparts", "uniquebodyparts"):
+        if cfg.get(key) is not None and not names(cfg[key]):
+            raise fail(key, "a list of body-part names")
+    fractions = cfg.get("TrainingFraction")
+    if fractions is not None and not (isinstance(fractions, list) and all(
+            isinstance(f, (int, float)) and not isinstance(f, bool) and 0 < f < 1
+            for f in fractions)):
+        raise fail("TrainingFraction", "a list of fractions between 0 and 1")
+    iteration = cfg.get("iteration")
+    if iteration is not None and (not isinstance(iteration, int) or isinstance(iteration, bool)
+                                  or iteration < 0):
+        raise fail("iteration", "a whole number >= 0")
 
 
 def project_bodyparts(cfg: Mapping[str, Any]) -> list[str]:
@@ -258,13 +310,7 @@ def check_video(video: PathLike) -> Path:
     p = Path(video)
     if not p.is_file():
         raise _missing("video", p)
-    cap, _ = open_capture(p)
-    try:
-        ok, _frame = cap.read()
-    finally:
-        cap.release()
-    if not ok:
-        raise FileFormatError(f"{p}: OpenCV opens this video but cannot read a frame of it")
+    io_check_video(p)
     return p
 
 
@@ -329,6 +375,7 @@ def create_face_project(
         raise DeepLabCutProjectError(
             f"{folder}: the project already exists; use its config.yaml or choose another "
             "name")
+    check_output(folder)  # writable, names the file system allows: before DeepLabCut runs
     dlc = require_deeplabcut()
     created = dlc.create_new_project(name, experimenter, [str(p) for p in paths],
                                      working_directory=str(wd.resolve()),
@@ -520,6 +567,7 @@ def write_labels(
 
     h5 = folder / f"CollectedData_{scorer}.h5"
     if h5.is_file():
+        check_storage(h5)  # data stored elsewhere, or more than fits in memory
         check_pickles(h5)  # pandas unpickles what PyTables stored: nothing may run code
         old = pd.read_hdf(h5, key=H5_KEY)
         if not isinstance(old, pd.DataFrame) or not old.columns.equals(table.columns):

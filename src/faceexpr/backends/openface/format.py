@@ -20,6 +20,7 @@ and files written without spaces after the commas are read the same way.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -35,12 +36,15 @@ from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io._common import (
     READ_CSV_FLOATS,
-    _line_of_row,
+    CsvLayout,
     all_or_none,
     atomic_write,
     build_pose,
+    check_confidence,
+    duplicated,
     existing_file,
     first_line,
+    scan_csv,
     to_float,
 )
 from faceexpr.schemes import IBUG68
@@ -55,6 +59,11 @@ _UNITS = {2: "pixels", 3: "mm"}
 _AU = re.compile(r"^AU\d+_[rc]$")
 _TIMESTAMP_TOLERANCE = 0.0005 + 1e-9
 """OpenFace writes timestamps to the millisecond."""
+_MAX_GAP = 200_000
+_MAX_FILL = 10
+"""Frames missing from a file are filled with NaN rows: at most ``_MAX_GAP`` beyond
+``_MAX_FILL`` times the rows of the face, so that a file with frames 1 and 10**12
+cannot ask for terabytes."""
 
 
 def sniff_csv(header: str) -> bool:
@@ -157,19 +166,26 @@ def from_openface_csv(
 
     Raises
     ------
-    FileNotFoundError
-        When ``path`` does not exist.
+    MissingFileError
+        When ``path`` does not exist (``<path>: no such file``).
     FileFormatError
         Naming the file and the column, row and line at fault: missing landmark columns,
         a cell that is not a number, several faces and no ``face_id``, a frame that appears
-        twice for one face, frame numbers that are not whole numbers from 1.
+        twice for one face, frame numbers that are not whole numbers from 1, a row cut
+        short or with extra cells, a column named twice, an infinite confidence, frames
+        so far apart that filling the gap would take more than a bounded amount of memory.
+
+    Warns
+    -----
+    UserWarning
+        For a ``confidence`` outside [0, 1] or missing where the face was tracked.
     """
     if dims not in (None, 2, 3):
         raise ValueError(f"dims must be 2, 3 or None, got {dims!r}")
     if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
     p = existing_file(path)
-    df = _read(p, path)
+    layout, df = _read(p, path)
     present = set(df.columns)
     if "frame" not in present:
         hint = (" (single-image output of FaceLandmarkImg is not a time series)"
@@ -183,15 +199,17 @@ def from_openface_csv(
     if len(df) == 0:
         raise FileFormatError(f"{path}: the file has a header but no rows of data")
 
-    def column(name: str) -> FloatArray:
-        return to_float(df[name], path, f"column '{name}'", header_lines=1)
+    frame_1 = _whole_numbers(to_float(df["frame"], path, "column 'frame'", layout),
+                             "frame", path, layout, minimum=1)
 
-    frame_1 = _whole_numbers(column("frame"), "frame", path, minimum=1)
-    faces = (_whole_numbers(column("face_id"), "face_id", path, minimum=0)
+    def column(name: str) -> FloatArray:
+        return to_float(df[name], path, f"column '{name}'", layout, frame_1)
+
+    faces = (_whole_numbers(column("face_id"), "face_id", path, layout, minimum=0)
              if "face_id" in present else np.zeros(len(df), dtype=np.int64))
     chosen = _choose_face(faces, face_id, path)
     rows = np.flatnonzero(faces == chosen)
-    _check_unique(frame_1[rows], rows, chosen, p, path)
+    _check_unique(frame_1[rows], rows, chosen, layout, path)
 
     # Convert every column on the whole file so a bad cell is named by its file row.
     def selected(name: str) -> FloatArray:
@@ -207,6 +225,9 @@ def from_openface_csv(
         tracked = selected("success")
         ok &= np.isfinite(tracked) & (tracked != 0)
     conf = selected("confidence") if "confidence" in present else np.ones(len(rows))
+    located = np.any(np.all(np.isfinite(position), axis=-1), axis=1)
+    check_confidence(conf[:, None], (located & ok)[:, None], path, ["column 'confidence'"],
+                     frame_1[rows], _rows_of(layout, rows))
     if min_confidence is not None:
         ok &= conf >= min_confidence
     position[~ok] = np.nan
@@ -221,6 +242,10 @@ def from_openface_csv(
     first, last = int(frame_1[rows].min()), int(frame_1[rows].max())
     slot = frame_1[rows] - first
     n_time = last - first + 1
+    if n_time > _MAX_FILL * len(rows) + _MAX_GAP:
+        raise FileFormatError(
+            f"{path}: face_id {chosen} has {len(rows)} rows but its frames run from {first} "
+            f"to {last}; faceexpr fills at most {_MAX_GAP} frames missing from a file")
 
     def regular(values: FloatArray) -> FloatArray:
         out = np.full((n_time, *values.shape[1:]), np.nan)
@@ -262,14 +287,31 @@ def from_openface_csv(
     return ds
 
 
-def _read(p: Path, path: PathLike) -> pd.DataFrame:
+def _read(p: Path, path: PathLike) -> tuple[CsvLayout, pd.DataFrame]:
+    names = [n.strip() for n in first_line(p).split(",")]
+    layout = scan_csv(p, path, 1, skipinitialspace=True,
+                      frame_column=names.index("frame") if "frame" in names else None)
+    header = [n.strip() for n in layout.header[0]]
+    dup = duplicated(header)
+    if dup is not None:  # pandas would rename the second copy 'x_0.1' and drop it
+        name, a, b = dup
+        raise FileFormatError(f"{path}: column '{name}' is in the header twice (columns "
+                              f"{a + 1} and {b + 1})")
     try:
         df: pd.DataFrame = pd.read_csv(p, encoding="utf-8-sig", skipinitialspace=True,
                                        **READ_CSV_FLOATS)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FileFormatError(f"{path}: cannot parse the CSV file: {exc}") from exc
     df.columns = pd.Index([str(c).strip() for c in df.columns])
-    return df
+    if len(df) != len(layout.lines) or list(df.columns) != header:
+        raise FileFormatError(f"{path}: the rows cannot be told apart consistently (stray "
+                              "quotes or unnamed columns?): not an OpenFace CSV")
+    return layout, df
+
+
+def _rows_of(layout: CsvLayout, rows: npt.NDArray[np.intp]) -> CsvLayout:
+    """The layout of the file's rows ``rows`` only (to name the lines of one face)."""
+    return CsvLayout(layout.header, layout.lines[rows], layout.header_end)
 
 
 def _dims_of(present: set[str], dims: int | None, path: PathLike) -> int:
@@ -298,6 +340,10 @@ def _landmark_columns(df: pd.DataFrame, ndim: int, path: PathLike) -> list[list[
         pattern = re.compile(rf"^{axis}_(\d+)$")
         indices |= {int(m.group(1)) for c in df.columns if (m := pattern.match(c))}
     n = max(indices) + 1
+    if n > len(present):  # a hostile x_1000000000 must not make a billion names
+        raise FileFormatError(f"{path}: landmark column '{axes[0]}_{n - 1}' but the file has "
+                              f"only {len(present)} columns; expected "
+                              f"{', '.join(f'{a}_0..{a}_{n - 1}' for a in axes)}")
     columns = [[f"{axis}_{i}" for i in range(n)] for axis in axes]
     missing = [c for cols in columns for c in cols if c not in present]
     if missing:
@@ -310,16 +356,16 @@ def _landmark_columns(df: pd.DataFrame, ndim: int, path: PathLike) -> list[list[
     return columns
 
 
-def _whole_numbers(values: FloatArray, name: str, path: PathLike, minimum: int
-                   ) -> npt.NDArray[np.int64]:
-    bad = ~np.isfinite(values) | (values != np.round(values)) | (values < minimum)
+def _whole_numbers(values: FloatArray, name: str, path: PathLike, layout: CsvLayout,
+                   minimum: int) -> npt.NDArray[np.int64]:
+    bad = (~np.isfinite(values) | (values != np.round(values)) | (values < minimum)
+           | (np.abs(values) > 2.0**53))
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        line = _line_of_row(Path(path), 1, row)
-        at = f"row {row + 1}" + ("" if line is None else f" (line {line})")
         what = ("frame numbers must be whole numbers from 1 (OpenFace counts frames from 1)"
                 if name == "frame" else f"{name} must be a whole number >= {minimum}")
-        raise FileFormatError(f"{path}: column '{name}', {at}: {what}, got {float(values[row])}")
+        raise FileFormatError(f"{path}: column '{name}', {layout.at(row)}: {what}, got "
+                              f"{float(values[row])}")
     return values.astype(np.int64)
 
 
@@ -338,18 +384,16 @@ def _choose_face(faces: npt.NDArray[np.int64], face_id: int | None, path: PathLi
 
 
 def _check_unique(frames: npt.NDArray[np.int64], rows: npt.NDArray[np.intp], face: int,
-                  p: Path, path: PathLike) -> None:
+                  layout: CsvLayout, path: PathLike) -> None:
     order = np.argsort(frames, kind="stable")
     repeated = np.flatnonzero(np.diff(frames[order]) == 0)
     if repeated.size == 0:
         return
     k = int(repeated[0])
     a, b = sorted((int(rows[order[k]]), int(rows[order[k + 1]])))
-    lines = [_line_of_row(p, 1, r) for r in (a, b)]
-    where = (f"lines {lines[0]} and {lines[1]}" if None not in lines
-             else f"rows {a + 1} and {b + 1}")
     raise FileFormatError(
-        f"{path}: frame {int(frames[order[k]])} appears twice for face_id {face} ({where})"
+        f"{path}: frame {int(frames[order[k]])} appears twice for face_id {face} (lines "
+        f"{layout.lines[a]} and {layout.lines[b]})"
     )
 
 
@@ -359,10 +403,14 @@ def _fps_from_timestamps(frames: npt.NDArray[np.int64], timestamps: FloatArray
     f, t = frames[ok].astype(np.float64), timestamps[ok]
     if len(f) < 2 or np.ptp(f) == 0:
         return None
-    slope = float(np.polyfit(f, t, 1)[0])  # seconds per frame
-    if not np.isfinite(slope) or slope <= 0:
+    try:
+        with np.errstate(all="ignore"):
+            slope = float(np.polyfit(f, t, 1)[0])  # seconds per frame
+    except (np.linalg.LinAlgError, ValueError):  # timestamps too large to fit
         return None
-    estimate = 1.0 / slope
+    estimate = 1.0 / slope if np.isfinite(slope) and slope > 0 else math.inf
+    if not np.isfinite(estimate):
+        return None
     # A video's timestamps are (frame - 1) / fps rounded to the millisecond: take the
     # round rate they were made from when there is one.
     for rate in _round_rates(estimate):
