@@ -164,7 +164,7 @@ def test_output_locations_refused_before_any_work(pose: xr.Dataset, tmp_path: Pa
     (tmp_path / "taken" / "keep.txt").write_text("mine")
     _fails(["analyze", "face.nc", "--out", "taken", "--quiet"], capsys, "--overwrite")
     bad_video = tmp_path / "broken.mp4"
-    bad_video.write_bytes(os.urandom(4096))
+    bad_video.write_bytes(np.random.default_rng(0).bytes(4096))
     _fails(["analyze", "face.nc", "--video", str(bad_video), "--out", "v", "--quiet"],
            capsys, "broken.mp4")
     _nothing_left(tmp_path, "face.nc", "taken", "broken.mp4")
