@@ -59,25 +59,21 @@ def _check_number(option: str, value: float | None, *, low: float = 0.0,
 
 
 def _check_analyze_options(args: argparse.Namespace) -> None:
-    """Every option value that can be checked without reading a file, checked first."""
+    """The options only the command has; the pipeline's own are checked by
+    :meth:`~faceexpr.pipeline.Pipeline.check`."""
     _check_number("--fps", args.fps, low_ok=False)
-    _check_number("--pca", args.pca)
-    _check_number("--confidence", args.confidence, high=1.0)
-    _check_number("--max-gap", args.max_gap)
     _check_number("--n-init", args.n_init, low=1)
     low, high = args.candidates
     if low < 1 or high < low:
         raise FaceexprError(f"--candidates {low} {high}: give MIN MAX with 1 <= MIN <= MAX "
                             "(the smallest and largest number of states to try)")
-    if args.pca >= 1 and args.pca != int(args.pca):
-        raise FaceexprError(f"--pca {args.pca:g}: give a whole number of components, or a "
-                            "fraction of the variance below 1")
 
 
 def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     """The state model's options: ``--covariance`` and ``--n-init`` where the backend takes
     them (a plugin may not), then every ``--model-option``."""
-    accepted = state_model_class(args.model).accepted_options()
+    cls = state_model_class(args.model)
+    accepted = cls.accepted_options()
     options: dict[str, Any] = {}
     for name, value, default in (("covariance_type", args.covariance, "full"),
                                  ("n_init", args.n_init, 3)):
@@ -87,7 +83,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
             flag = "--covariance" if name == "covariance_type" else "--n-init"
             raise FaceexprError(f"the state model '{args.model}' has no option {name} "
                                 f"({flag}); it takes: "
-                                f"{state_model_class(args.model).describe_options()}")
+                                f"{cls.describe_options()}")
     return {**options, **_options(args.model_option)}
 
 
@@ -221,8 +217,9 @@ def _analyze(args: argparse.Namespace) -> int:
     from faceexpr.pipeline import Pipeline, check_output_folder, estimated_size
 
     _check_analyze_options(args)
-    pca: float | None = args.pca if args.pca > 0 else None
-    if pca is not None and pca >= 1:
+    # 0 turns PCA off; a whole number is a count (anything else Pipeline.check refuses)
+    pca: float | None = None if args.pca == 0 else args.pca
+    if pca is not None and pca >= 1 and float(pca).is_integer():
         pca = int(pca)
     model_options = _model_options(args)
     if args.cam_regex is not None:
@@ -244,28 +241,9 @@ def _analyze(args: argparse.Namespace) -> int:
                                      or args.triangulation_option):
         raise FaceexprError("--anipose-config, --triangulation and --triangulation-option "
                             "need --calibration (the cameras' calibration.toml)")
-    inputs = [*args.files, *args.video, *(f for f in (args.calibration, args.anipose_config)
-                                          if f is not None)]
-    # before the fit, not after it
-    check_output_folder(args.out, args.overwrite, inputs,
-                        size=estimated_size([*args.files, *args.video],
-                                            figures=not args.no_figures))
-    recordings = recordings_from_files(args.files, calibration=args.calibration,
-                                       project=args.anipose_config, cam_regex=args.cam_regex,
-                                       triangulator=args.triangulator)
     tri_options: dict[str, Any] = _options(args.triangulation_option)
     if args.triangulation:
         tri_options["method"] = args.triangulation
-    if args.video and args.calibration is not None:
-        raise FaceexprError("--video labels 2D analyses; it cannot be combined with "
-                            "--calibration")
-    if args.video and len(args.video) != len(args.files):
-        raise FaceexprError(f"--video needs one video per input file: got {len(args.video)} "
-                            f"video(s) for {len(args.files)} file(s)")
-    for video in args.video:
-        if not video.is_file():
-            raise FaceexprError(f"{video}: video not found")
-        check_video(video)  # a corrupt video fails now, not after the fit
     low, high = args.candidates
     pipe = Pipeline(n_states=args.n_states, candidates=tuple(range(low, high + 1)),
                     criterion=args.criterion, state_model=args.model, model_options=model_options,
@@ -276,6 +254,26 @@ def _analyze(args: argparse.Namespace) -> int:
                     progress=not args.quiet,
                     triangulator=args.triangulator if args.calibration is not None else None,
                     triangulator_options=tri_options)
+    pipe.check()
+    inputs = [*args.files, *args.video, *(f for f in (args.calibration, args.anipose_config)
+                                          if f is not None)]
+    # before the fit, not after it
+    check_output_folder(args.out, args.overwrite, inputs,
+                        size=estimated_size([*args.files, *args.video],
+                                            figures=not args.no_figures))
+    recordings = recordings_from_files(args.files, calibration=args.calibration,
+                                       project=args.anipose_config, cam_regex=args.cam_regex,
+                                       triangulator=args.triangulator)
+    if args.video and args.calibration is not None:
+        raise FaceexprError("--video labels 2D analyses; it cannot be combined with "
+                            "--calibration")
+    if args.video and len(args.video) != len(args.files):
+        raise FaceexprError(f"--video needs one video per input file: got {len(args.video)} "
+                            f"video(s) for {len(args.files)} file(s)")
+    for video in args.video:
+        if not video.is_file():
+            raise FaceexprError(f"{video}: video not found")
+        check_video(video)  # a corrupt video fails now, not after the fit
     result = pipe.run(recordings)
     videos = dict(zip(result.sessions, args.video))
     formats = ("png", "svg") if args.svg else ("png",)

@@ -335,12 +335,14 @@ class Pipeline:
         if pca is not None and not (math.isfinite(pca) and pca >= 0 and (
                 pca < 1 or float(pca).is_integer())):
             raise ParameterError(f"pca must be a whole number of components, a fraction of "
-                                f"the variance below 1, or None; got {pca!r}")
+                                f"the variance below 1, or None (--pca; 0 there); got {pca!r}")
         c = self.confidence_threshold
         if c is not None and not (math.isfinite(c) and 0 <= c <= 1):
-            raise ParameterError(f"confidence_threshold must be between 0 and 1, got {c!r}")
+            raise ParameterError(f"confidence_threshold must be between 0 and 1 (--confidence), "
+                                 f"got {c!r}")
         if self.max_gap is not None and self.max_gap < 0:
-            raise ParameterError(f"max_gap must be >= 0 frames, got {self.max_gap!r}")
+            raise ParameterError(f"max_gap must be >= 0 frames (--max-gap), got "
+                                 f"{self.max_gap!r}")
         if self.smoothing is not None and self.smoothing_window < 1:
             raise ParameterError(f"smoothing_window must be >= 1 frame, got "
                                 f"{self.smoothing_window!r}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,17 +144,15 @@ def _safe_name(name: str) -> str:
     return f"{head}_{digest}"
 
 
-def unique_names(names: Sequence[str], reserved: Collection[str] = ()) -> list[str]:
+def unique_names(names: Sequence[str]) -> list[str]:
     """Session names made unique (``a, a`` → ``a_0, a_1``) and safe as folder names.
 
     Only letters, digits, ``_``, ``-`` and ``.`` are kept (no path separators, no leading
     dot), long names are shortened (:data:`SESSION_NAME_BYTES`), and names that differ
-    only in case count as the same (they would be one folder on macOS and Windows). A
-    name in ``reserved`` gets its index appended too.
+    only in case count as the same (they would be one folder on macOS and Windows).
     """
     safe = [_safe_name(str(n)) for n in names]
     folded = [n.casefold() for n in safe]
     if len(set(folded)) != len(folded):
         return [f"{n}_{j}" for j, n in enumerate(safe)]
-    taken = {r.casefold() for r in reserved}
-    return [f"{n}_{j}" if n.casefold() in taken else n for j, n in enumerate(safe)]
+    return safe
