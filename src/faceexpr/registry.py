@@ -41,6 +41,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "faceexpr.backends.dlib",
     "faceexpr.backends.hmmlearn",
     "faceexpr.backends.pomegranate",
+    "faceexpr.backends.native",
+    "faceexpr.backends.dynamax",
 )
 """Modules of faceexpr's own plugins, registered through the same hooks as third-party
 ones (by name, so that the core never imports a backend)."""

@@ -15,6 +15,11 @@ from faceexpr._typing import FloatArray
 STAY = 0.9
 """Initial probability of staying in a state (sticky transitions)."""
 
+KMEANS_FRAMES = 20_000
+"""At most this many frames, evenly spaced in time, are clustered by k-means; every frame
+is then assigned to its nearest centre for the starting means and covariances: 10 k-means runs
+on all of an hour at 30 fps (108,000 frames) took 10 s on two cores."""
+
 
 class InitialParams(NamedTuple):
     """Starting parameters of a Gaussian HMM with ``K`` states over ``D`` features."""
@@ -37,12 +42,15 @@ def kmeans_start(x: FloatArray, n_states: int, *, min_covar: float,
     k-means run; on face data that often merges expressions, so we start from the best of
     10 k-means runs, each cluster with its own covariance (``min_covar`` added to the
     diagonal; clusters with no more frames than features get the overall covariance), and
-    sticky transitions.
+    sticky transitions. Longer recordings are clustered on :data:`KMEANS_FRAMES` evenly
+    spaced frames, and every frame then joins its nearest centre.
     """
     from sklearn.cluster import KMeans
 
     k, d = n_states, x.shape[1]
-    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(x)
+    step = -(-len(x) // KMEANS_FRAMES)  # ceil: at most KMEANS_FRAMES frames
+    kmeans = KMeans(k, n_init=10, random_state=seed).fit(x[::step])
+    labels = kmeans.labels_ if step == 1 else kmeans.predict(x)
     floor = float(min_covar) * np.eye(d)
     overall = np.atleast_2d(np.cov(x, rowvar=False)) + floor
     means = np.empty((k, d))
