@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="numbers of states tried by --n-states auto")
     an.add_argument("--criterion", choices=["bic", "aic", "heldout"], default="bic",
                     help="how --n-states auto chooses")
-    an.add_argument("--model", default="hmmlearn",
+    an.add_argument("--model", default="native",
                     help="state model backend ('faceexpr backends' lists them)")
     an.add_argument("--covariance", choices=["full", "diag"], default="full",
                     help="covariance of each state's Gaussian")

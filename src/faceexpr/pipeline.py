@@ -53,7 +53,7 @@ from faceexpr.io import to_netcdf
 from faceexpr.model_selection import select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.recording import Recording, session_name, unique_names
-from faceexpr.registry import pose_estimator, state_model, triangulator
+from faceexpr.registry import pose_estimator, state_model, state_model_class, triangulator
 from faceexpr.report import SESSIONS, write_figures, write_report
 from faceexpr.schemes import SchemeLike, guess_scheme
 
@@ -135,7 +135,9 @@ class Pipeline:
         Numbers of states tried by ``n_states="auto"``, and ``"bic"``, ``"aic"`` or
         ``"heldout"``.
     state_model
-        Registered StateModel backend name (``fe.backends()`` lists them).
+        Registered StateModel backend name (``fe.backends()`` lists them); the default
+        ``"native"`` is faceexpr's own engine (the same Gaussian HMM as ``"hmmlearn"``,
+        several times faster).
     model_options
         Extra options of the state model (e.g. ``covariance_type``, ``n_init``).
     estimator, estimator_options
@@ -174,7 +176,7 @@ class Pipeline:
     n_states: int | Literal["auto"] = 9
     candidates: Sequence[int] = tuple(range(2, 13))
     criterion: Literal["bic", "aic", "heldout"] = "bic"
-    state_model: str = "hmmlearn"
+    state_model: str = "native"
     model_options: dict[str, Any] = field(default_factory=dict)
     estimator: str = "file"
     estimator_options: dict[str, Any] = field(default_factory=dict)
@@ -399,6 +401,10 @@ class Pipeline:
                                         self.criterion, progress=self.progress, **options)
             model = selection.model
         else:
+            # the fit's own bar (EM iterations, log-likelihood) where the backend has one
+            accepted = state_model_class(self.state_model).accepted_options()
+            if "progress" in accepted and "progress" not in options:
+                options["progress"] = self.progress
             model = state_model(self.state_model, n_states=int(self.n_states),
                                 **options).fit(feats)
         states = []

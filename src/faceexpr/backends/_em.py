@@ -35,8 +35,8 @@ import numpy as np
 
 from faceexpr._typing import FloatArray
 
-__all__ = ["EMProgress", "Priors", "check_priors", "map_covariances", "map_startprob",
-           "map_transitions", "em_progress"]
+__all__ = ["EMProgress", "Priors", "check_priors", "em_progress", "map_covariances",
+           "map_startprob", "map_transitions", "restart_label"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def map_covariances(scatter: FloatArray, weights: FloatArray, priors: Priors,
 
     Without a prior (ψ = 0) a state with no weight keeps its ``previous`` covariance.
     """
-    k, d, _ = scatter.shape
+    d = scatter.shape[1]
     psi = priors.covariance_prior
     if psi > 0:
         out = (scatter + psi * np.eye(d)) / (weights + 1.0)[:, None, None]

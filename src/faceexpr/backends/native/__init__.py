@@ -1,11 +1,19 @@
-"""(being written)"""
+"""faceexpr's own Gaussian-HMM engine (``native``): numba recursions, BLAS statistics.
+
+The default state model of the pipeline. :mod:`.model` holds the StateModel,
+:mod:`._kernels` the compiled forward–backward and Viterbi recursions, :mod:`._gaussian`
+the log densities and M-step sums.
+"""
 
 from __future__ import annotations
 
+from faceexpr.backends.native.model import NativeStateModel
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import StateModel
+
+__all__ = ["NativeStateModel"]
 
 
 @hookimpl
 def faceexpr_state_models() -> list[type[StateModel]]:
-    return []
+    return [NativeStateModel]

@@ -1,0 +1,301 @@
+"""The ``native`` StateModel: Gaussian-HMM EM on faceexpr's own compiled engine."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+import xarray as xr
+
+from faceexpr._typing import FloatArray
+from faceexpr.backends._em import (
+    check_priors,
+    em_progress,
+    map_covariances,
+    map_startprob,
+    map_transitions,
+    restart_label,
+)
+from faceexpr.backends._start import kmeans_start
+from faceexpr.errors import FaceexprError
+from faceexpr.interfaces import StateModel
+
+_NO_WEIGHT = 1e-10
+"""A state with less posterior weight (in frames) keeps its mean."""
+
+
+class _EMFailed(Exception):
+    """One restart broke down (a covariance that is not positive definite, or a
+    log-likelihood that is not finite)."""
+
+
+class NativeStateModel(StateModel):
+    """Gaussian HMM fitted by EM (Baum–Welch) on faceexpr's own engine, best of ``n_init``.
+
+    The same model and the same k-means start as the hmmlearn backend, computed
+    differently: the forward–backward recursions run in scaled probability space,
+    compiled with numba and in parallel over sequences; log densities and the M-step's
+    sums are matrix products on the covariances' Cholesky factors, frames in blocks. For
+    the same parameters the log-likelihood equals hmmlearn's; with the same priors, EM
+    from the same start takes the same steps.
+
+    Parameters
+    ----------
+    n_states
+        Number of hidden states K.
+    covariance_type
+        ``"full"`` or ``"diag"``.
+    n_iter
+        Maximum EM iterations per restart.
+    tol
+        EM stops when the log-likelihood gains less than this in one iteration (``-inf``:
+        never before ``n_iter``).
+    n_init
+        Restarts, each from its own k-means clustering (seed ``random_state + i``); the one
+        with the highest log-likelihood is kept.
+    min_covar
+        Added to the diagonal of the starting covariances.
+    stickiness, transition_concentration, covariance_prior
+        The priors of every backend (:mod:`faceexpr.backends._em`): Dirichlet
+        pseudo-counts κ on staying and α on every transition, and the covariance prior ψ
+        applied in every M-step, ``Σ_k = (S_k + ψ I) / (N_k + 1)``.
+    n_threads
+        Threads of the compiled recursions and of BLAS while this model computes (the
+        previous limits are restored afterwards); ``None`` uses every core the process may
+        run on. The two never run at the same time, so they do not compete for cores.
+    progress
+        Show a progress bar over the EM iterations (log-likelihood and its change).
+    random_state
+        Seed; restart ``i`` uses ``random_state + i``.
+
+    Attributes
+    ----------
+    log_likelihood_
+        Total log-likelihood of the fitted frames under the kept model.
+    n_iter_
+        EM iterations the kept restart ran.
+    converged_
+        Whether its gain fell below ``tol`` within ``n_iter`` iterations.
+    history_
+        The kept restart's log-likelihood at every iteration (of the parameters that
+        iteration started from).
+    """
+
+    name: ClassVar[str] = "native"
+    requires: ClassVar[tuple[str, ...]] = ("numba", "threadpoolctl")
+
+    def __init__(
+        self,
+        n_states: int = 9,
+        *,
+        covariance_type: Literal["full", "diag"] = "full",
+        n_iter: int = 100,
+        tol: float = 1e-3,
+        n_init: int = 1,
+        min_covar: float = 1e-3,
+        stickiness: float = 0.0,
+        transition_concentration: float = 1.0,
+        covariance_prior: float = 1e-2,
+        n_threads: int | None = None,
+        progress: bool = False,
+        random_state: int | None = 0,
+    ) -> None:
+        if covariance_type not in ("full", "diag"):
+            raise ValueError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
+        if int(n_iter) < 1:
+            raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+        if math.isnan(float(tol)):
+            raise ValueError(f"tol must be a number (-inf runs all n_iter iterations), got {tol}")
+        if int(n_init) < 1:
+            raise ValueError(f"n_init must be >= 1, got {n_init}")
+        if not (math.isfinite(float(min_covar)) and float(min_covar) >= 0):
+            raise ValueError(f"min_covar must be >= 0, got {min_covar}")
+        if n_threads is not None and int(n_threads) < 1:
+            raise ValueError(f"n_threads must be >= 1 or None, got {n_threads}")
+        priors = check_priors(stickiness, transition_concentration, covariance_prior)
+        super().__init__(n_states, random_state=random_state, covariance_type=covariance_type,
+                         n_iter=int(n_iter), tol=float(tol), n_init=int(n_init),
+                         min_covar=float(min_covar), stickiness=priors.stickiness,
+                         transition_concentration=priors.transition_concentration,
+                         covariance_prior=priors.covariance_prior,
+                         n_threads=None if n_threads is None else int(n_threads),
+                         progress=bool(progress))
+        self._priors = priors
+        self._factors: tuple[FloatArray, FloatArray] | None = None
+        self.log_likelihood_: float = float("nan")
+        self.n_iter_: int = 0
+        self.converged_: bool = False
+        self.history_: list[float] = []
+
+    @property
+    def _diagonal(self) -> bool:
+        return bool(self.options["covariance_type"] == "diag")
+
+    # -- threads ------------------------------------------------------------------------
+    @contextmanager
+    def _threads(self) -> Iterator[None]:
+        """Limit numba's and BLAS's threads to ``n_threads`` (default: the usable cores)."""
+        import numba
+        from threadpoolctl import threadpool_limits
+
+        n = self.options["n_threads"]
+        if n is None:
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+                else (os.cpu_count() or 1)
+        # numba's pool has NUMBA_NUM_THREADS threads (its config module is untyped)
+        n = max(1, min(int(n), int(vars(numba.config)["NUMBA_NUM_THREADS"])))
+        before = numba.get_num_threads()
+        numba.set_num_threads(n)
+        try:
+            with threadpool_limits(limits=n):
+                yield
+        finally:
+            numba.set_num_threads(before)
+
+    def fit(self, features: xr.DataArray | Sequence[xr.DataArray]) -> StateModel:
+        with self._threads():
+            return super().fit(features)
+
+    def predict(self, features: xr.DataArray) -> xr.DataArray:
+        with self._threads():
+            return super().predict(features)
+
+    def predict_proba(self, features: xr.DataArray) -> xr.DataArray:
+        with self._threads():
+            return super().predict_proba(features)
+
+    def score(self, features: xr.DataArray | Sequence[xr.DataArray]) -> float:
+        with self._threads():
+            return super().score(features)
+
+    # -- the engine ---------------------------------------------------------------------
+    def _log_b(self, x: FloatArray, means: FloatArray, covars: FloatArray) -> FloatArray:
+        from faceexpr.backends.native._gaussian import log_densities, precision_factors
+
+        try:
+            u, log_det = precision_factors(covars, self._diagonal)
+        except np.linalg.LinAlgError:
+            raise _EMFailed("a state's covariance is not positive definite") from None
+        return log_densities(x, means, u, log_det)
+
+    def _em(self, x: FloatArray, bounds: npt.NDArray[np.int64], start: Any, label: str
+            ) -> tuple[dict[str, FloatArray], list[float], bool]:
+        """EM from ``start`` in place of hmmlearn's: the same steps, the same stopping."""
+        from faceexpr.backends.native._gaussian import weighted_moments
+        from faceexpr.backends.native._kernels import forward_backward
+
+        means, covars = start.means.copy(), start.covars.copy()
+        transmat, startprob = start.transmat.copy(), start.startprob.copy()
+        if self._diagonal:
+            covars = np.einsum("kii->ki", covars)[:, :, None] * np.eye(x.shape[1])
+        tol, n_iter = float(self.options["tol"]), int(self.options["n_iter"])
+        history: list[float] = []
+        converged = False
+        with em_progress(n_iter, label, bool(self.options["progress"])) as bar:
+            for _ in range(n_iter):
+                log_b = self._log_b(x, means, covars)
+                gamma, xi, loglik = forward_backward(log_b, bounds, startprob, transmat)
+                ll = float(loglik.sum())
+                if not math.isfinite(ll):
+                    raise _EMFailed(f"the log-likelihood became {ll}")
+                del log_b
+                weights, new_means, scatter = weighted_moments(x, gamma, self._diagonal)
+                keep = weights <= _NO_WEIGHT
+                new_means[keep] = means[keep]
+                startprob = map_startprob(gamma[bounds[:-1]].sum(axis=0), startprob)
+                transmat = map_transitions(xi.sum(axis=0), transmat, self._priors)
+                means = new_means
+                covars = map_covariances(scatter, weights, self._priors, covars)
+                history.append(ll)
+                bar.update(ll)
+                if len(history) > 1 and history[-1] - history[-2] < tol:
+                    converged = True
+                    break
+        params = {"means": means, "covars": covars, "transmat": transmat,
+                  "startprob": startprob}
+        return params, history, converged
+
+    def _fit_arrays(self, segments: list[FloatArray]) -> None:
+        from faceexpr.backends.native._kernels import log_likelihoods
+
+        x = np.ascontiguousarray(np.concatenate(segments), dtype=np.float64)
+        # EM runs on centred frames (second moments then lose no digits); the means are
+        # moved back at the end
+        centre = x.mean(axis=0)
+        x -= centre
+        bounds = np.concatenate([[0], np.cumsum([len(s) for s in segments])]).astype(np.int64)
+        n_init = int(self.options["n_init"])
+        best: dict[str, FloatArray] | None = None
+        best_ll, best_history, best_conv, failure = -math.inf, [], False, ""
+        for i in range(n_init):
+            seed = None if self.random_state is None else int(self.random_state) + i
+            start = kmeans_start(x, self.n_states, min_covar=float(self.options["min_covar"]),
+                                 seed=seed)
+            try:
+                params, history, conv = self._em(
+                    x, bounds, start, restart_label(self.name, self.n_states, i, n_init))
+                log_b = self._log_b(x, params["means"], params["covars"])
+                ll = float(log_likelihoods(log_b, bounds, params["startprob"],
+                                           params["transmat"]).sum())
+            except _EMFailed as exc:
+                failure, ll = str(exc), -math.inf
+            if math.isfinite(ll) and ll > best_ll:
+                best, best_ll, best_history, best_conv = params, ll, history, conv
+        if best is None:
+            raise FaceexprError(
+                f"every one of the {n_init} native restart(s) failed"
+                f"{f' ({failure})' if failure else ''}: {self.n_states} states with "
+                f"{self.options['covariance_type']} covariances over {x.shape[1]} features "
+                f"are too many for {len(x)} frames; use fewer states, a larger "
+                "covariance_prior, covariance_type='diag' or fewer features")
+        self._set_params({**best, "means": best["means"] + centre})
+        self.log_likelihood_ = best_ll
+        self.history_ = best_history
+        self.n_iter_ = len(best_history)
+        self.converged_ = best_conv
+
+    # -- parameters and inference -------------------------------------------------------
+    def _set_params(self, params: dict[str, FloatArray]) -> None:
+        from faceexpr.backends.native._gaussian import precision_factors
+
+        self.means_ = np.array(params["means"], dtype=np.float64)
+        self.covars_ = np.array(params["covars"], dtype=np.float64)
+        self.transmat_ = np.array(params["transmat"], dtype=np.float64)
+        self.startprob_ = np.array(params["startprob"], dtype=np.float64)
+        self._factors = precision_factors(self.covars_, self._diagonal)
+
+    def _densities(self, x: FloatArray) -> FloatArray:
+        from faceexpr.backends.native._gaussian import log_densities
+
+        if self._factors is None:
+            raise FaceexprError("the native model is not fitted")
+        return log_densities(np.ascontiguousarray(x, dtype=np.float64), self.means_,
+                             *self._factors)
+
+    def _predict_array(self, x: FloatArray) -> npt.NDArray[np.int64]:
+        from faceexpr.backends.native._kernels import viterbi
+
+        with np.errstate(divide="ignore"):
+            log_start, log_trans = np.log(self.startprob_), np.log(self.transmat_)
+        return np.asarray(viterbi(self._densities(x), log_start, log_trans))
+
+    def _one(self, x: FloatArray) -> npt.NDArray[np.int64]:
+        return np.array([0, len(x)], dtype=np.int64)
+
+    def _proba_array(self, x: FloatArray) -> FloatArray:
+        from faceexpr.backends.native._kernels import forward_backward
+
+        gamma, _, _ = forward_backward(self._densities(x), self._one(x), self.startprob_,
+                                       self.transmat_)
+        return np.asarray(gamma)
+
+    def _score_array(self, x: FloatArray) -> float:
+        from faceexpr.backends.native._kernels import log_likelihoods
+
+        return float(log_likelihoods(self._densities(x), self._one(x), self.startprob_,
+                                     self.transmat_)[0])
