@@ -332,9 +332,9 @@ def one_line_error(capsys: pytest.CaptureFixture[str], out: Path, *parts: str) -
 
 
 @pytest.mark.parametrize(("option", "parts"), [
-    ("bogus=1", ("state model 'hmmlearn' has no option 'bogus'", "n_iter (int, default 100)")),
-    ("n_iter=abc", ("state model 'hmmlearn': n_iter must be int, got 'abc' (str)",)),
-    ("n_init=0", ("state model 'hmmlearn': n_init must be >= 1, got 0",)),
+    ("bogus=1", ("state model 'native' has no option 'bogus'", "n_iter (int, default 100)")),
+    ("n_iter=abc", ("state model 'native': n_iter must be int, got 'abc' (str)",)),
+    ("n_init=0", ("state model 'native': n_init must be >= 1, got 0",)),
     ("covariance_type=spherical", ("covariance_type must be 'full' or 'diag'",)),
 ])
 def test_cli_model_option(option: str, parts: tuple[str, ...], pose_file: Path, tmp_path: Path,

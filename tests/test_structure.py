@@ -32,7 +32,7 @@ from faceexpr.synthetic import SyntheticFace, simulate
 
 HEAVY = ("matplotlib", "sklearn", "scipy.signal", "torch", "aniposelib", "cv2", "dlib")
 WRAPPED = ("torch", "aniposelib", "cv2", "dlib", "deeplabcut", "hmmlearn", "pomegranate",
-           "matplotlib", "sklearn")
+           "matplotlib", "sklearn", "numba", "jax", "dynamax")
 """Libraries the backends wrap: importing the plugins (the registry) must not import them."""
 
 
@@ -386,7 +386,7 @@ def option_help(text: str) -> dict[str, str]:
 @pytest.mark.parametrize(("command", "defaults"), [
     ("demo", {"--frames": "3000", "--n-states": "5", "--seed": "2", "--dims": "2"}),
     ("analyze", {"--format": "auto", "--estimator": "file", "--n-states": "9",
-                 "--criterion": "bic", "--model": "hmmlearn", "--covariance": "full",
+                 "--criterion": "bic", "--model": "native", "--covariance": "full",
                  "--n-init": "3", "--confidence": "0.5", "--max-gap": "10",
                  "--out": "faceexpr-out", "--triangulator": "anipose"}),
 ])
@@ -414,5 +414,6 @@ def test_backends_command_prints_the_formats(capsys: pytest.CaptureFixture[str])
     for name in ("deeplabcut", "anipose", "openface", "netcdf"):
         assert re.search(rf"^\s*pose_format\s+{name}\s+yes\s", out, re.MULTILINE), name
     assert re.search(r"^\s*state_model\s+hmmlearn\s+yes", out, re.MULTILINE)
+    assert re.search(r"^\s*state_model\s+native\s+yes", out, re.MULTILINE)
     assert "calibrate (faceexpr.backends.anipose" in out
     assert "dlc (faceexpr.backends.deeplabcut" in out

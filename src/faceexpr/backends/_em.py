@@ -105,6 +105,10 @@ def map_covariances(scatter: FloatArray, weights: FloatArray, priors: Priors,
     return 0.5 * (out + np.swapaxes(out, 1, 2))
 
 
+MININTERVAL = 0.1
+"""Seconds between redraws of the EM bar (tqdm's default)."""
+
+
 class EMProgress:
     """A tqdm bar over EM iterations showing the log-likelihood and its last change.
 
@@ -117,7 +121,8 @@ class EMProgress:
         if enabled:
             from tqdm.auto import tqdm
 
-            self._bar = tqdm(total=total, desc=desc, leave=False, unit="it")
+            self._bar = tqdm(total=total, desc=desc, leave=False, unit="it",
+                             mininterval=MININTERVAL)
 
     def update(self, log_likelihood: float) -> None:
         """One iteration done with this log-likelihood (of the parameters it started from)."""
