@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 import warnings
@@ -294,6 +295,22 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+_IMPORTED = time.perf_counter()
+
+
+def _seconds_running() -> float:
+    """Wall seconds since this process started (Linux), else since this module loaded."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            # field 22 (after the parenthesised command name): start time in clock ticks
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _IMPORTED
+
+
 def _demo(args: argparse.Namespace) -> int:
     from faceexpr.analysis import state_agreement
     from faceexpr.pipeline import Pipeline, check_output_folder
@@ -334,6 +351,10 @@ def _demo(args: argparse.Namespace) -> int:
                 videos = {result.sessions[0]: video}
             result.save(args.out / f"{dims}d", overwrite=args.overwrite, videos=videos)
     print("ARI: adjusted Rand index between true and recovered states (1 = perfect)")
+    print("seconds: simulation, pipeline and fit of each row (the first also loads the "
+          "libraries);")
+    print(f"{_seconds_running():.1f} s since the command started (Python and faceexpr's "
+          "imports included)")
     if args.out is not None:
         print(f"results written to {args.out}")
     return 0
