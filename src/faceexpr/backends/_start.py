@@ -46,11 +46,16 @@ def kmeans_start(x: FloatArray, n_states: int, *, min_covar: float,
     spaced frames, and every frame then joins its nearest centre.
     """
     from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
 
     k, d = n_states, x.shape[1]
     step = -(-len(x) // KMEANS_FRAMES)  # ceil: at most KMEANS_FRAMES frames
-    kmeans = KMeans(k, n_init=10, random_state=seed).fit(x[::step])
-    labels = kmeans.labels_ if step == 1 else kmeans.predict(x)
+    # one OpenMP thread: on at most KMEANS_FRAMES frames a thread pool gains little, and
+    # its spinning threads starve every other pool on a loaded machine (measured: 0.2 s
+    # per k-means run of 450 frames beside a second fit, against milliseconds alone)
+    with threadpool_limits(limits=1, user_api="openmp"):
+        kmeans = KMeans(k, n_init=10, random_state=seed).fit(x[::step])
+        labels = kmeans.labels_ if step == 1 else kmeans.predict(x)
     floor = float(min_covar) * np.eye(d)
     overall = np.atleast_2d(np.cov(x, rowvar=False)) + floor
     means = np.empty((k, d))

@@ -115,11 +115,7 @@ def _backward(b, start, stop, transmat, alpha, gamma, xi):  # type: ignore[no-un
                 gamma[t, i] /= norm
 
 
-@njit(cache=True, parallel=True)
-def forward_backward(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
-    """Posteriors ``(T, K)``, expected transition counts ``(S, K, K)`` and the
-    log-likelihood of every sequence ``(S,)``. ``log_b`` is overwritten (scaled
-    densities)."""
+def _forward_backward(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
     n, k = log_b.shape
     n_seq = bounds.shape[0] - 1
     alpha = np.empty((n, k))
@@ -135,9 +131,7 @@ def forward_backward(log_b, bounds, startprob, transmat):  # type: ignore[no-unt
     return gamma, xi, loglik
 
 
-@njit(cache=True, parallel=True)
-def log_likelihoods(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
-    """The log-likelihood of every sequence ``(S,)`` (forward pass only)."""
+def _log_likelihoods(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
     n, k = log_b.shape
     n_seq = bounds.shape[0] - 1
     alpha = np.empty((n, k))
@@ -147,6 +141,36 @@ def log_likelihoods(log_b, bounds, startprob, transmat):  # type: ignore[no-unty
         loglik[s] = _forward(log_b, bounds[s], bounds[s + 1], startprob, transmat, alpha,
                              log_s, False)
     return loglik
+
+
+# Each recursion compiled twice: over sequences in parallel, and serially. A parallel
+# region costs a thread hand-off, and on a loaded machine (or beside other OpenMP pools)
+# much more; only many frames in several sequences pay for it.
+_fb_parallel = njit(cache=True, parallel=True)(_forward_backward)
+_fb_serial = njit(cache=True)(_forward_backward)
+_ll_parallel = njit(cache=True, parallel=True)(_log_likelihoods)
+_ll_serial = njit(cache=True)(_log_likelihoods)
+
+PARALLEL_FRAMES = 20_000
+"""Fewest frames (in at least two sequences) for which the recursions run in parallel."""
+
+
+def _parallel(bounds) -> bool:  # type: ignore[no-untyped-def]
+    return len(bounds) > 2 and int(bounds[-1]) >= PARALLEL_FRAMES
+
+
+def forward_backward(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
+    """Posteriors ``(T, K)``, expected transition counts ``(S, K, K)`` and the
+    log-likelihood of every sequence ``(S,)``. ``log_b`` is overwritten (scaled
+    densities)."""
+    run = _fb_parallel if _parallel(bounds) else _fb_serial
+    return run(log_b, bounds, startprob, transmat)
+
+
+def log_likelihoods(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
+    """The log-likelihood of every sequence ``(S,)`` (forward pass only)."""
+    run = _ll_parallel if _parallel(bounds) else _ll_serial
+    return run(log_b, bounds, startprob, transmat)
 
 
 @njit(cache=True, nogil=True)
