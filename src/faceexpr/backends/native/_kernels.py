@@ -18,7 +18,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit, prange
+
+from faceexpr._typing import FloatArray
 
 _TINY = 1e-300
 
@@ -155,22 +158,25 @@ PARALLEL_FRAMES = 20_000
 """Fewest frames (in at least two sequences) for which the recursions run in parallel."""
 
 
-def _parallel(bounds) -> bool:  # type: ignore[no-untyped-def]
+def _parallel(bounds: npt.NDArray[np.int64]) -> bool:
     return len(bounds) > 2 and int(bounds[-1]) >= PARALLEL_FRAMES
 
 
-def forward_backward(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
+def forward_backward(log_b: FloatArray, bounds: npt.NDArray[np.int64], startprob: FloatArray,
+                     transmat: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Posteriors ``(T, K)``, expected transition counts ``(S, K, K)`` and the
     log-likelihood of every sequence ``(S,)``. ``log_b`` is overwritten (scaled
     densities)."""
     run = _fb_parallel if _parallel(bounds) else _fb_serial
-    return run(log_b, bounds, startprob, transmat)
+    gamma, xi, loglik = run(log_b, bounds, startprob, transmat)
+    return gamma, xi, loglik
 
 
-def log_likelihoods(log_b, bounds, startprob, transmat):  # type: ignore[no-untyped-def]
+def log_likelihoods(log_b: FloatArray, bounds: npt.NDArray[np.int64], startprob: FloatArray,
+                    transmat: FloatArray) -> FloatArray:
     """The log-likelihood of every sequence ``(S,)`` (forward pass only)."""
     run = _ll_parallel if _parallel(bounds) else _ll_serial
-    return run(log_b, bounds, startprob, transmat)
+    return np.asarray(run(log_b, bounds, startprob, transmat))
 
 
 @njit(cache=True, nogil=True)
