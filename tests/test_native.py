@@ -178,7 +178,7 @@ def test_threads_are_limited_and_restored() -> None:
     feats, _ = hard_data(seed=9, n=300, k=2, d=3)
     before = numba.get_num_threads()
     model = NativeStateModel(2, n_threads=1)
-    with model._threads():
+    with model._threads(feats):
         assert numba.get_num_threads() == 1
         assert all(p["num_threads"] == 1 for p in threadpool_info())
     model.fit(feats)

@@ -28,6 +28,11 @@ from faceexpr.interfaces import StateModel
 _NO_WEIGHT = 1e-10
 """A state with less posterior weight (in frames) keeps its mean."""
 
+BLAS_THREADS_FROM = 32
+"""Fewest features for which BLAS gets more than one thread. The products on narrower
+features are small blocks that a second thread does not speed up; on a loaded 2-core
+machine it slowed the log densities 4× and the moments 9× (T=108k, D=10, K=12)."""
+
 
 class _EMFailed(Exception):
     """One restart broke down (a covariance that is not positive definite, or a
@@ -65,9 +70,11 @@ class NativeStateModel(StateModel):
         pseudo-counts κ on staying and α on every transition, and the covariance prior ψ
         applied in every M-step, ``Σ_k = (S_k + ψ I) / (N_k + 1)``.
     n_threads
-        Threads of the compiled recursions and of BLAS while this model computes (the
-        previous limits are restored afterwards); ``None`` uses every core the process may
-        run on. The two never run at the same time, so they do not compete for cores.
+        Threads of the compiled recursions (parallel over sequences) and, on 32 features
+        or more, of BLAS while this model computes (the previous limits are restored
+        afterwards); ``None`` uses every core the process may run on. The two never run
+        at the same time, so they do not compete for cores; ``n_threads=1`` in each of
+        several processes keeps them from competing with each other.
     progress
         Show a progress bar over the EM iterations (log-likelihood and its change).
     random_state
@@ -138,8 +145,9 @@ class NativeStateModel(StateModel):
 
     # -- threads ------------------------------------------------------------------------
     @contextmanager
-    def _threads(self) -> Iterator[None]:
-        """Limit numba's and BLAS's threads to ``n_threads`` (default: the usable cores)."""
+    def _threads(self, features: xr.DataArray | Sequence[xr.DataArray]) -> Iterator[None]:
+        """Use ``n_threads`` (default: the usable cores) for the recursions, and for BLAS
+        only on wide features (:data:`BLAS_THREADS_FROM`); previous limits are restored."""
         import numba
         from threadpoolctl import threadpool_limits
 
@@ -149,28 +157,30 @@ class NativeStateModel(StateModel):
                 else (os.cpu_count() or 1)
         # numba's pool has NUMBA_NUM_THREADS threads (its config module is untyped)
         n = max(1, min(int(n), int(vars(numba.config)["NUMBA_NUM_THREADS"])))
+        one = features if isinstance(features, xr.DataArray) else next(iter(features), None)
+        wide = one is not None and one.sizes.get("features", 0) >= BLAS_THREADS_FROM
         before = numba.get_num_threads()
         numba.set_num_threads(n)
         try:
-            with threadpool_limits(limits=n):
+            with threadpool_limits(limits=n if wide else 1):
                 yield
         finally:
             numba.set_num_threads(before)
 
     def fit(self, features: xr.DataArray | Sequence[xr.DataArray]) -> StateModel:
-        with self._threads():
+        with self._threads(features):
             return super().fit(features)
 
     def predict(self, features: xr.DataArray) -> xr.DataArray:
-        with self._threads():
+        with self._threads(features):
             return super().predict(features)
 
     def predict_proba(self, features: xr.DataArray) -> xr.DataArray:
-        with self._threads():
+        with self._threads(features):
             return super().predict_proba(features)
 
     def score(self, features: xr.DataArray | Sequence[xr.DataArray]) -> float:
-        with self._threads():
+        with self._threads(features):
             return super().score(features)
 
     # -- the engine ---------------------------------------------------------------------
