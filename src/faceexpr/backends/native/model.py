@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
@@ -72,9 +71,10 @@ class NativeStateModel(StateModel):
     n_threads
         Threads of the compiled recursions (parallel over sequences) and, on 32 features
         or more, of BLAS while this model computes (the previous limits are restored
-        afterwards); ``None`` uses every core the process may run on. The two never run
-        at the same time, so they do not compete for cores; ``n_threads=1`` in each of
-        several processes keeps them from competing with each other.
+        afterwards); ``None`` keeps numba's setting (every core, or ``NUMBA_NUM_THREADS``)
+        and BLAS's own on wide features; narrower features always use one BLAS thread.
+        The two never run at the same time, so they do not compete for cores;
+        ``n_threads=1`` in each of several processes keeps those from competing.
     progress
         Show a progress bar over the EM iterations (log-likelihood and its change).
     random_state
@@ -146,23 +146,25 @@ class NativeStateModel(StateModel):
     # -- threads ------------------------------------------------------------------------
     @contextmanager
     def _threads(self, features: xr.DataArray | Sequence[xr.DataArray]) -> Iterator[None]:
-        """Use ``n_threads`` (default: the usable cores) for the recursions, and for BLAS
-        only on wide features (:data:`BLAS_THREADS_FROM`); previous limits are restored."""
+        """Use ``n_threads`` (default: numba's setting) for the recursions, one BLAS thread
+        on narrow features (:data:`BLAS_THREADS_FROM`); previous limits are restored."""
         import numba
         from threadpoolctl import threadpool_limits
 
         n = self.options["n_threads"]
-        if n is None:
-            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
-                else (os.cpu_count() or 1)
+        before = numba.get_num_threads()
+        # None keeps numba's own setting (NUMBA_NUM_THREADS, or what the caller set);
         # numba's pool has NUMBA_NUM_THREADS threads (its config module is untyped)
-        n = max(1, min(int(n), int(vars(numba.config)["NUMBA_NUM_THREADS"])))
+        n = before if n is None else max(1, min(int(n),
+                                                int(vars(numba.config)["NUMBA_NUM_THREADS"])))
         one = features if isinstance(features, xr.DataArray) else next(iter(features), None)
         wide = one is not None and one.sizes.get("features", 0) >= BLAS_THREADS_FROM
-        before = numba.get_num_threads()
         numba.set_num_threads(n)
         try:
-            with threadpool_limits(limits=n if wide else 1):
+            # BLAS is only ever limited, never raised above the caller's limit (such as
+            # OMP_NUM_THREADS); on wide features without n_threads it is left alone
+            blas = None if wide and self.options["n_threads"] is None else (n if wide else 1)
+            with threadpool_limits(limits=blas):
                 yield
         finally:
             numba.set_num_threads(before)
