@@ -22,10 +22,12 @@ print("true expressions:", sim.expressions)
 # %%
 # Run the pipeline
 # ----------------
-# Five states and the hmmlearn backend (the default); ``model_options={"n_init": 3}``
-# would keep the best of three restarts. ``run`` takes a pose, a pose file or a list of
-# them (several recordings fit one model).
-pipe = fe.Pipeline(n_states=5, state_model="hmmlearn", progress=False)
+# Five states and the ``native`` backend (the default: faceexpr's own Gaussian-HMM
+# engine, the same model as ``"hmmlearn"``); ``model_options={"n_init": 3}`` would keep
+# the best of three restarts, ``model_options={"stickiness": 100}`` would favour longer
+# bouts. ``run`` takes a pose, a pose file or a list of them (several recordings fit one
+# model).
+pipe = fe.Pipeline(n_states=5, state_model="native", progress=False)
 result = pipe.run(sim.pose3d, names=["synthetic3d"])
 print(result.frequencies.round(3))
 
