@@ -23,13 +23,15 @@ import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
+
+if TYPE_CHECKING:  # xarray is imported where it is used: `faceexpr --help` stays fast
+    import xarray as xr
 
 SPACE_2D = ("x", "y")
 SPACE_3D = ("x", "y", "z")
@@ -131,6 +133,8 @@ def make_pose(
     >>> ds.position.dims
     ('time', 'landmarks', 'space')
     """
+    import xarray as xr
+
     pos = _numbers(position, "position")
     lm = [str(name) for name in landmarks]
     rate = check_fps(fps)
@@ -237,6 +241,8 @@ def validate_pose(
         Naming what is missing or malformed (the frame and landmark of a bad value) and
         what was expected.
     """
+    import xarray as xr
+
     if not isinstance(ds, xr.Dataset):
         raise InvalidPoseError(f"expected an xarray.Dataset pose, got {type(ds).__name__}")
     for var in ("position", "confidence"):
@@ -403,6 +409,8 @@ def make_features(
     values: npt.ArrayLike, names: Sequence[str], time: npt.ArrayLike | None = None
 ) -> xr.DataArray:
     """Build a feature matrix DataArray ``(time, features)``."""
+    import xarray as xr
+
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != len(names):
         raise InvalidFeaturesError(
@@ -415,6 +423,8 @@ def make_features(
 
 def validate_features(features: object) -> xr.DataArray:
     """Check that ``features`` is a 2D ``(time, features)`` float DataArray and return it."""
+    import xarray as xr
+
     if not isinstance(features, xr.DataArray):
         raise InvalidFeaturesError(
             f"expected an xarray.DataArray of features, got {type(features).__name__}"
@@ -435,6 +445,8 @@ def validate_features(features: object) -> xr.DataArray:
 
 def as_sequences(features: xr.DataArray | Sequence[xr.DataArray]) -> list[xr.DataArray]:
     """Return ``features`` as a list of validated feature matrices with the same columns."""
+    import xarray as xr
+
     seqs = [features] if isinstance(features, xr.DataArray) else list(features)
     if not seqs:
         raise InvalidFeaturesError("no feature sequences given")

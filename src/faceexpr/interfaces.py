@@ -18,11 +18,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from faceexpr._arrays import finite_segments
 from faceexpr._files import atomic_write
@@ -39,6 +38,9 @@ from faceexpr.errors import (
     MissingDependencyError,
     NotFittedError,
 )
+
+if TYPE_CHECKING:  # imported where used: the plugins load without xarray (fast --help)
+    import xarray as xr
 
 _B = TypeVar("_B", bound="Backend")
 
@@ -355,6 +357,8 @@ class StateModel(Backend):
 
     def predict(self, features: xr.DataArray) -> xr.DataArray:
         """Return the most likely state of every frame (Viterbi); ``-1`` where features are NaN."""
+        import xarray as xr
+
         x = self._checked(features)
         out = np.full(len(x), NO_STATE, dtype=np.int64)
         for a, b in finite_segments(x):
@@ -364,6 +368,8 @@ class StateModel(Backend):
 
     def predict_proba(self, features: xr.DataArray) -> xr.DataArray:
         """Return state posteriors ``(time, states)``; NaN rows where features are NaN."""
+        import xarray as xr
+
         x = self._checked(features)
         out = np.full((len(x), self.n_states), np.nan)
         for a, b in finite_segments(x):

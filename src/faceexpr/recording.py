@@ -15,14 +15,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from faceexpr._typing import PathLike
 from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import ProjectSettings
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX, camera_names, group_recordings
 from faceexpr.registry import triangulator_class
+
+if TYPE_CHECKING:  # the CLI imports this module to build its parser: xarray where used
+    import xarray as xr
 
 __all__ = ["Recording", "recordings_from_files", "session_name"]
 
@@ -63,6 +65,8 @@ class Recording:
 def session_name(item: xr.Dataset | PathLike | Recording, index: int) -> str:
     """The name of a session: a Recording's name, a file's stem, the stem of the first
     file a Dataset was read from, else ``session<index>``."""
+    import xarray as xr
+
     if isinstance(item, Recording):
         return item.name
     if isinstance(item, xr.Dataset):

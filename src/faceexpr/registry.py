@@ -12,9 +12,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 import pluggy
 
 from faceexpr import hookspecs
@@ -28,6 +27,9 @@ from faceexpr.interfaces import (
     StateModel,
     Triangulator,
 )
+
+if TYPE_CHECKING:  # pandas only for the table of backends(), imported there
+    import pandas as pd
 
 B = TypeVar("B", bound=Backend)
 
@@ -264,6 +266,8 @@ def backends() -> pd.DataFrame:
     >>> "hmmlearn" in set(table["name"])
     True
     """
+    import pandas as pd
+
     rows = []
     for stage in STAGES:
         for name, cls in sorted(_classes(stage).items()):

@@ -13,18 +13,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 import xarray as xr
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from faceexpr._typing import PathLike
 from faceexpr.io._common import atomic_write
-from faceexpr.plot import dynamics, ethogram, faces, head, save_figure, selection
-from faceexpr.plot.video import labelled_video
 from faceexpr.schemes import SchemeLike, guess_scheme
+
+if TYPE_CHECKING:  # matplotlib (faceexpr.plot) is imported when figures are drawn
+    from matplotlib.figure import Figure
 
 SESSIONS = "sessions"
 """Folder of a saved result that holds one folder per session (its netCDF file, figures
@@ -82,6 +82,7 @@ class FigureFile:
 def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str,
                                                                     Callable[[], Figure]]]:
     """(file stem, title, caption, how to draw it) of every figure that applies."""
+    from faceexpr.plot import dynamics, ethogram, faces, head, selection
 
     k = result.n_states
     freq = result.frequencies["relative"]
@@ -155,6 +156,8 @@ def write_figures(
     list of FigureFile
         What was written, in the order the report shows it.
     """
+    from faceexpr.plot import save_figure
+
     folder = Path(folder)
     if isinstance(scheme, str):
         scheme = guess_scheme([str(n) for n in result.egocentric[0]["landmarks"].values])
@@ -172,6 +175,8 @@ def write_figures(
 
 def _labelled_video(result: Result, session: str, video: PathLike, folder: Path,
                     scheme: SchemeLike, progress: bool) -> FigureFile:
+    from faceexpr.plot.video import labelled_video
+
     if session not in result.sessions:
         raise ValueError(f"video given for unknown session {session!r}; sessions are "
                          f"{result.sessions}")

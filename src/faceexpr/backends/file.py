@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from faceexpr._typing import PathLike
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseEstimator
 from faceexpr.io import load_cameras, load_pose
 from faceexpr.io.cameras import DEFAULT_CAM_REGEX
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 class FilePoseEstimator(PoseEstimator):

@@ -11,9 +11,7 @@ itself is not needed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from faceexpr._typing import PathLike
 from faceexpr.data import validate_pose, warn_confidence
@@ -22,6 +20,9 @@ from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io.movement import Layout, from_movement, to_movement
 from faceexpr.io.netcdf import from_netcdf, netcdf_dims, to_netcdf
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["MovementFormat", "from_movement_file", "to_movement_file"]
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import xarray as xr
 
 from faceexpr._typing import PathLike
 from faceexpr.data import check_fps, validate_pose, warn_confidence
@@ -14,6 +13,9 @@ from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.hookspecs import hookimpl
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io.netcdf import from_netcdf, netcdf_dims, to_netcdf
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 class NetcdfFormat(PoseFormat):

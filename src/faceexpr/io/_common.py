@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import csv
 import errno
+import importlib.metadata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import xarray as xr
 
 from faceexpr._files import atomic_write
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import make_pose
 from faceexpr.errors import FileFormatError, InvalidPoseError, MissingFileError
+
+if TYPE_CHECKING:  # imported where used: the format plugins load fast (`faceexpr --help`)
+    import pandas as pd
+    import xarray as xr
 
 # pandas < 3 parses CSV floats a last bit off what was written unless asked for
 # round-trip precision; pandas 3 does it by default and deprecates the option.
@@ -26,8 +29,20 @@ __all__ = ["READ_CSV_FLOATS", "CsvLayout", "all_or_none", "atomic_write", "build
            "check_confidence", "check_frames", "duplicated", "existing_file", "first_line",
            "frame_numbers", "read_text", "scan_csv", "to_float"]
 
+
+def _pandas_major() -> int:
+    """pandas' major version, from its metadata when it has some (importing pandas costs
+    a quarter second)."""
+    try:
+        return int(importlib.metadata.version("pandas").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        import pandas as pd
+
+        return int(pd.__version__.split(".")[0])
+
+
 READ_CSV_FLOATS: dict[str, Any] = (
-    {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    {} if _pandas_major() >= 3 else {"float_precision": "round_trip"}
 )
 
 
@@ -227,6 +242,8 @@ def to_float(column: pd.Series[Any], path: PathLike, where: str,
     FileFormatError
         Naming the file, the column, the frame (or row) and line, and the cell.
     """
+    import pandas as pd
+
     if (pd.api.types.is_numeric_dtype(column.dtype)
             and not pd.api.types.is_bool_dtype(column.dtype)):
         return column.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -337,6 +354,8 @@ def frame_numbers(index: pd.Index[Any], path: PathLike, layout: CsvLayout | None
         When an index of numbers has a cell that is empty, not a number or not whole, or
         an index of image names names one image twice.
     """
+    import pandas as pd
+
     if len(index) == 0:
         return None
     if isinstance(index, pd.MultiIndex) or not (

@@ -10,15 +10,17 @@ import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from faceexpr._typing import PathLike
 from faceexpr.data import get_fps, make_pose, validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
 from faceexpr.io.poses import load_pose
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 DEFAULT_CAM_REGEX = r"cam([A-Z])"
 """Default camera pattern: ``..._camA...`` is camera ``A``."""

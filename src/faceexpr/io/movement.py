@@ -30,14 +30,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable, Sequence
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
-import xarray as xr
 
 from faceexpr._typing import FloatArray, IntArray
 from faceexpr.data import check_fps, get_fps, make_pose, validate_pose
 from faceexpr.errors import InvalidPoseError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["LAYOUTS", "from_movement", "to_movement"]
 
@@ -111,6 +113,8 @@ def to_movement(pose: xr.Dataset, individual: str = "individual_0",
     >>> to_movement(pose, layout="plural").confidence.dims
     ('time', 'keypoints', 'individuals')
     """
+    import xarray as xr
+
     validate_pose(pose)
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {sorted(LAYOUTS)}, got {layout!r}")
@@ -221,6 +225,8 @@ def from_movement(ds: xr.Dataset, individual: str | None = None, *,
     >>> pose.landmarks.values.tolist(), pose.frame.values.tolist(), pose.attrs["fps"]
     (['snout', 'ear', 'tail'], [0, 1, 2, 3], 30.0)
     """
+    import xarray as xr
+
     if not isinstance(ds, xr.Dataset):
         raise InvalidPoseError(f"expected a movement xarray.Dataset, got {type(ds).__name__}")
     ds_type = ds.attrs.get("ds_type")

@@ -11,15 +11,17 @@ import json
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
-import xarray as xr
 
 from faceexpr._typing import PathLike
 from faceexpr.errors import FileFormatError
 from faceexpr.io._common import atomic_write, existing_file
 from faceexpr.io.hdf5 import check_storage
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 ENGINE: Final = "h5netcdf"
 JSON_MARKER = "faceexpr.json:"
@@ -107,6 +109,8 @@ def from_netcdf(path: PathLike) -> xr.Dataset:
     nothing, and JSON attributes decode to plain values (str, numbers, bools, None, lists
     and dicts of them) of at most :data:`MAX_JSON_CHARS` characters.
     """
+    import xarray as xr
+
     p = existing_file(path)
     if not is_hdf5(p):
         raise FileFormatError(f"{path}: cannot read as a netCDF file: not a netCDF-4 (HDF5) "

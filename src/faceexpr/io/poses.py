@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from faceexpr._typing import PathLike
 from faceexpr.data import validate_pose
@@ -18,6 +16,9 @@ from faceexpr.errors import BackendNotFoundError, FileFormatError, InvalidPoseEr
 from faceexpr.interfaces import PoseFormat
 from faceexpr.io._common import existing_file
 from faceexpr.registry import pose_format, pose_formats
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["detect_format", "load_pose", "save_pose"]
 

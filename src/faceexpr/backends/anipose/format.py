@@ -8,12 +8,10 @@ One row per frame; per landmark the columns ``<lm>_x, <lm>_y, <lm>_z, <lm>_error
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import validate_pose
@@ -33,6 +31,10 @@ from faceexpr.io._common import (
     scan_csv,
     to_float,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 _AXES = ("x", "y", "z")
 _M_COLUMNS = [f"M_{i}{j}" for i in range(3) for j in range(3)]
@@ -171,6 +173,8 @@ def from_anipose_csv(path: PathLike, fps: float | None = None) -> xr.Dataset:
 
 
 def _read(p: Path, path: PathLike) -> tuple[CsvLayout, pd.DataFrame]:
+    import pandas as pd
+
     # fnum is the last column: a row that lost or gained cells has no trusty frame number
     layout = scan_csv(p, path, 1)
     header = layout.header[0]
@@ -207,6 +211,8 @@ def to_anipose_csv(ds: xr.Dataset, path: PathLike) -> None:
     InvalidPoseError
         When ``ds`` is not a single-view 3D pose.
     """
+    import pandas as pd
+
     validate_pose(ds, ndim=3, cameras=False)
     position = ds["position"].to_numpy().astype(np.float64)
     shape = position.shape[:2]

@@ -39,11 +39,10 @@ import math
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.backends.anipose.calibration import calibration_cameras
@@ -52,6 +51,9 @@ from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
 from faceexpr.interfaces import ProjectSettings, Triangulator
 from faceexpr.io._common import read_text
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 Method = Literal["dlt", "ransac", "optim"]
 METHODS: tuple[str, ...] = ("dlt", "ransac", "optim")
@@ -432,6 +434,8 @@ class AniposeTriangulator(Triangulator):
                  error: FloatArray, n_used: npt.NDArray[np.integer[Any]],
                  rotation: FloatArray | None, center: FloatArray,
                  cam_names: list[str]) -> xr.Dataset:
+        import xarray as xr
+
         coords: dict[str, Any] = {
             str(name): coord for name, coord in pose2d.coords.items()
             if name != "space" and "cameras" not in coord.dims

@@ -28,10 +28,9 @@ import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import xarray as xr
 
 from faceexpr._typing import PathLike
 from faceexpr.backends.deeplabcut.format import from_dlc_file, to_dlc_file
@@ -57,6 +56,9 @@ from faceexpr.interfaces import PoseEstimator
 from faceexpr.io.cameras import camera_names, load_cameras
 from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import KNOWN_SCHEMES, LandmarkScheme
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["DEFAULT_CAM_REGEX", "DeepLabCutEstimator"]
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import csv
 import itertools
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
-import pandas as pd
-import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import validate_pose
@@ -34,6 +32,10 @@ from faceexpr.io._common import (
 )
 from faceexpr.io.hdf5 import check_pickles, check_storage
 from faceexpr.io.netcdf import is_hdf5
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 H5_KEY = "df_with_missing"
 SUFFIXES = (".h5", ".hdf5", ".csv")
@@ -167,6 +169,8 @@ def from_dlc_file(
 
 
 def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
+    import pandas as pd
+
     if not is_hdf5(p):
         raise FileFormatError(f"{path}: cannot read as a pandas HDF5 table (DeepLabCut): "
                               "not an HDF5 file")
@@ -207,6 +211,8 @@ def _read_h5(p: Path, path: PathLike) -> pd.DataFrame:
 
 
 def _read_csv(p: Path, path: PathLike) -> tuple[pd.DataFrame, CsvLayout]:
+    import pandas as pd
+
     rows, n_header = _header_rows(p, path)
     if n_header is None:
         firsts = [row[0].strip() if row else "" for row in rows]
@@ -284,6 +290,8 @@ def _to_pose(
     individual: str | None,
     layout: CsvLayout | None,
 ) -> xr.Dataset:
+    import pandas as pd
+
     columns = df.columns
     if not isinstance(columns, pd.MultiIndex) or columns.nlevels not in (3, 4):
         levels = columns.nlevels if isinstance(columns, pd.MultiIndex) else 1
@@ -392,6 +400,8 @@ def to_dlc_file(ds: xr.Dataset, path: PathLike, scorer: str = "faceexpr") -> Non
     FileFormatError
         When the suffix is not one DeepLabCut uses.
     """
+    import pandas as pd
+
     validate_pose(ds, ndim=2, cameras=False)
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:

@@ -26,12 +26,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import xarray as xr
 
 from faceexpr._files import check_output
 from faceexpr._typing import PathLike
@@ -47,6 +45,10 @@ from faceexpr.io.hdf5 import check_pickles, check_storage
 from faceexpr.io.video import check_video as io_check_video
 from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, LandmarkScheme
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 __all__ = [
     "INSTALL_HINT",
@@ -448,6 +450,8 @@ def labels_table(
         Index: tuples ``("labeled-data", video_stem, "img<frame>.png")``; columns
         MultiIndex ``(scorer, bodyparts, coords)`` with coords ``x, y``; float64.
     """
+    import pandas as pd
+
     names = [str(b) for b in bodyparts]
     rows, index = [], []
     for frame in sorted(labels):
@@ -526,6 +530,8 @@ def write_labels(
     pathlib.Path
         The ``CollectedData_<scorer>.h5`` file.
     """
+    import pandas as pd
+    import xarray as xr
 
     path = find_config(config)
     cfg = read_project_config(path)

@@ -35,11 +35,10 @@ import os
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import make_pose, validate_pose, with_history
@@ -53,6 +52,9 @@ from faceexpr.interfaces import PoseEstimator
 from faceexpr.io.cameras import camera_names
 from faceexpr.io.video import open_capture, require_cv2
 from faceexpr.schemes import FACE21, IBUG68, LandmarkScheme, to_face21
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 __all__ = ["DEFAULT_CAM_REGEX", "LICENCE_NOTE", "MIN_OVERLAP", "MODEL_FILE", "REUSE_FACTOR",
            "DlibEstimator", "NoFaceFoundError", "default_model_path"]

@@ -23,12 +23,10 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
-import xarray as xr
 
 from faceexpr._typing import FloatArray, PathLike
 from faceexpr.data import get_fps, validate_pose
@@ -48,6 +46,10 @@ from faceexpr.io._common import (
     to_float,
 )
 from faceexpr.schemes import IBUG68
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 HEAD_TRANSLATION = ("pose_Tx", "pose_Ty", "pose_Tz")
 HEAD_ROTATION = ("pose_Rx", "pose_Ry", "pose_Rz")
@@ -288,6 +290,8 @@ def from_openface_csv(
 
 
 def _read(p: Path, path: PathLike) -> tuple[CsvLayout, pd.DataFrame]:
+    import pandas as pd
+
     names = [n.strip() for n in first_line(p).split(",")]
     layout = scan_csv(p, path, 1, skipinitialspace=True,
                       frame_column=names.index("frame") if "frame" in names else None)
@@ -443,6 +447,8 @@ def to_openface_csv(ds: xr.Dataset, path: PathLike) -> None:
     InvalidPoseError
         When ``ds`` is not a single-view pose, or its frame numbers are negative.
     """
+    import pandas as pd
+
     validate_pose(ds, cameras=False)
     ndim = int(ds.sizes["space"])
     position = ds["position"].to_numpy().astype(np.float64)
