@@ -57,3 +57,9 @@ def test_help_loads_no_heavy_library() -> None:
     for command in ("analyze", "demo", "backends", "calibrate", "dlc"):
         assert command in probe["help"], command
     assert [m for m in HEAVY if m in probe["modules"]] == []
+
+
+def test_help_loads_neither_pandas_nor_xarray() -> None:
+    # registering every plugin (the native engine's included) must not pull them in
+    probe = json.loads(_python(HELP_PROBE))
+    assert [m for m in ("pandas", "xarray") if m in probe["modules"]] == []

@@ -5,11 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
-import xarray as xr
 
 from faceexpr._typing import FloatArray
 from faceexpr.backends._em import (
@@ -23,6 +22,9 @@ from faceexpr.backends._em import (
 from faceexpr.backends._start import kmeans_start
 from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import StateModel
+
+if TYPE_CHECKING:  # imported where used: registering the plugin stays cheap
+    import xarray as xr
 
 _NO_WEIGHT = 1e-10
 """A state with less posterior weight (in frames) keeps its mean."""
@@ -157,7 +159,8 @@ class NativeStateModel(StateModel):
         # numba's pool has NUMBA_NUM_THREADS threads (its config module is untyped)
         n = before if n is None else max(1, min(int(n),
                                                 int(vars(numba.config)["NUMBA_NUM_THREADS"])))
-        one = features if isinstance(features, xr.DataArray) else next(iter(features), None)
+        # a DataArray has sizes; a sequence of them holds them
+        one = features if hasattr(features, "sizes") else next(iter(features), None)
         wide = one is not None and one.sizes.get("features", 0) >= BLAS_THREADS_FROM
         numba.set_num_threads(n)
         try:
