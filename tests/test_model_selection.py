@@ -45,6 +45,21 @@ def test_table_and_criteria(five: tuple[list[xr.DataArray], xr.DataArray]) -> No
     assert state_agreement(truth, sel.model.predict(feats[0])) > 0.95
 
 
+def test_parallel_fits_equal_serial_fits(
+        five: tuple[list[xr.DataArray], xr.DataArray], capsys: pytest.CaptureFixture[str]
+) -> None:
+    feats, _ = five
+    serial = select_n_states(feats, [3, 5], n_init=2, n_jobs=1)
+    parallel = select_n_states(feats, [3, 5], n_init=2, n_jobs=2, progress=True)
+    pd.testing.assert_frame_equal(serial.table, parallel.table, rtol=1e-10)
+    for k in (3, 5):
+        np.testing.assert_allclose(parallel.models[k].means_, serial.models[k].means_,
+                                   rtol=1e-10)
+    bar = capsys.readouterr().err
+    # one bar over every fit: 2 candidates x (all frames, training part) x 2 restarts
+    assert "2 candidates x 2 fits x 2 restart(s)" in bar and "/8 " in bar
+
+
 def test_heldout_split_keeps_the_end_of_every_sequence() -> None:
     seq = fe.make_features(np.arange(20.0).reshape(10, 2), ["a", "b"])
     train, test = split_heldout([seq, seq], 0.3)
@@ -58,6 +73,10 @@ def test_heldout_split_keeps_the_end_of_every_sequence() -> None:
 
 def test_bad_arguments(five: tuple[list[xr.DataArray], xr.DataArray]) -> None:
     feats, _ = five
+    with pytest.raises(ValueError, match="n_jobs must be a positive"):
+        select_n_states(feats, [2], n_jobs=0)
+    with pytest.raises(fe.ParameterError, match="--jobs"):
+        fe.Pipeline(n_jobs=-1).check()
     with pytest.raises(ValueError, match="criterion must be one of"):
         select_n_states(feats, [2], criterion="bayes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="needs a heldout_fraction"):

@@ -140,6 +140,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="numbers of states tried by --n-states auto")
     an.add_argument("--criterion", choices=["bic", "aic", "heldout"], default="bic",
                     help="how --n-states auto chooses")
+    an.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help="worker processes for --n-states auto's fits (default: one per "
+                         "core on recordings of 20,000 frames or more, else 1)")
     an.add_argument("--model", default="native",
                     help="state model backend ('faceexpr backends' lists them)")
     an.add_argument("--covariance", choices=["full", "diag"], default="full",
@@ -252,7 +255,7 @@ def _analyze(args: argparse.Namespace) -> int:
                     confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
                     align=not args.no_align, pca=pca, random_state=args.seed,
-                    progress=not args.quiet,
+                    progress=not args.quiet, n_jobs=args.jobs,
                     triangulator=args.triangulator if args.calibration is not None else None,
                     triangulator_options=tri_options)
     pipe.check()

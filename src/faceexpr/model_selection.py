@@ -4,12 +4,17 @@
 of log-likelihood, number of parameters, BIC, AIC and the log-likelihood of held-out
 frames, and the K the chosen criterion prefers. ``Pipeline(n_states="auto")`` and
 ``faceexpr analyze --n-states auto`` use it.
+
+The fits are independent, so with ``n_jobs`` above 1 they run in that many worker
+processes (spawned, each limited to one BLAS, OpenMP and numba thread so that the workers
+do not oversubscribe the cores); the results are the same as one after another.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -21,7 +26,7 @@ from tqdm.auto import tqdm
 from faceexpr.data import as_sequences
 from faceexpr.errors import FaceexprError
 from faceexpr.interfaces import StateModel
-from faceexpr.registry import state_model
+from faceexpr.registry import state_model, state_model_class
 
 Criterion = Literal["bic", "aic", "heldout"]
 CRITERIA: tuple[str, ...] = ("bic", "aic", "heldout")
@@ -80,14 +85,85 @@ def _finite_frames(features: Sequence[xr.DataArray]) -> int:
     return int(sum(np.isfinite(np.asarray(s.values)).all(axis=1).sum() for s in features))
 
 
+PARALLEL_FRAMES = 20_000
+"""``n_jobs=None`` fits in parallel from this many frames on (below it, starting the worker
+processes costs more than the fits)."""
+
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMBA_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One fit of the selection: candidate ``k`` on all frames or on the training part."""
+
+    k: int
+    part: Literal["all", "train"]
+
+
+def _limit_threads() -> None:
+    """Worker start: one thread for BLAS, OpenMP and numba (the workers share the cores)."""
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = "1"
+    from threadpoolctl import threadpool_limits
+
+    global _LIMITS  # keep the limit for the worker's life
+    _LIMITS = threadpool_limits(1)
+
+
+_LIMITS: object = None
+
+
+def _run_fit(backend: str, fit: _Fit, options: dict[str, Any],
+             train: list[xr.DataArray], score_on: list[xr.DataArray]
+             ) -> tuple[_Fit, StateModel, float]:
+    """Fit one model and score it (on all frames, or per held-out frame)."""
+    model = state_model(backend, n_states=fit.k, **options).fit(train)
+    score = model.score(score_on)
+    if fit.part == "train":
+        score /= _finite_frames(score_on)
+    return fit, model, score
+
+
+def _resolve_jobs(n_jobs: int | None, n_fits: int, n_frames: int) -> int:
+    if n_jobs is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            else (os.cpu_count() or 1)
+        n_jobs = cores if n_frames >= PARALLEL_FRAMES else 1
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive number of processes or None, got "
+                         f"{n_jobs!r}")
+    return min(n_jobs, n_fits)
+
+
+def _fits_in_workers(backend: str, fits: list[_Fit], options: dict[str, Any],
+                     data: dict[str, tuple[list[xr.DataArray], list[xr.DataArray]]],
+                     n_jobs: int) -> Iterator[tuple[_Fit, StateModel, float]]:
+    """The fits in ``n_jobs`` spawned processes, in the order they finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: a forked copy of numba's or OpenBLAS's thread pools can deadlock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_limit_threads) as pool:
+        futures = [pool.submit(_run_fit, backend, f, options, *data[f.part]) for f in fits]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
 def select_n_states(
     features: xr.DataArray | Sequence[xr.DataArray],
     candidates: Iterable[int] = range(2, 13),
-    backend: str = "hmmlearn",
+    backend: str = "native",
     criterion: Criterion = "bic",
     heldout_fraction: float | None = 0.2,
     random_state: int | None = 0,
     progress: bool = False,
+    n_jobs: int | None = None,
     **model_options: Any,
 ) -> Selection:
     """Fit a model for every candidate number of states and pick one.
@@ -110,7 +186,12 @@ def select_n_states(
     random_state
         Seed of every fit.
     progress
-        Show a progress bar over the candidates.
+        Show one progress bar over every fit: candidates × (all frames, training part) ×
+        restarts.
+    n_jobs
+        Worker processes for the fits (each on one thread). ``None``: one per core from
+        :data:`PARALLEL_FRAMES` frames on, else 1. The table and models are the same for
+        every ``n_jobs``.
     **model_options
         Passed to every model (e.g. ``n_init`` restarts, ``covariance_type``).
 
@@ -139,16 +220,34 @@ def select_n_states(
     seqs = as_sequences(features)
     n_frames = _finite_frames(seqs)
     train, test = split_heldout(seqs, heldout_fraction) if heldout_fraction else ([], [])
+    fits = [_Fit(k, part) for k in ks for part in (("all", "train") if test else ("all",))]
+    jobs = _resolve_jobs(n_jobs, len(fits), n_frames)
+    options = {"random_state": random_state, **model_options}
+    # the workers' models must not draw bars of their own over the selection's bar
+    if "progress" in state_model_class(backend).accepted_options():
+        options.setdefault("progress", False)
+    if jobs > 1 and "n_threads" in state_model_class(backend).accepted_options():
+        options.setdefault("n_threads", 1)
+    restarts = int(options.get("n_init", 1))
+    data = {"all": (list(seqs), list(seqs)), "train": (train, test)}
+    done: dict[_Fit, tuple[StateModel, float]] = {}
+    with tqdm(total=len(fits) * restarts, disable=not progress, leave=False, unit="fit",
+              desc=f"choosing K: {len(ks)} candidates x {len(fits) // len(ks)} fits x "
+                   f"{restarts} restart(s)") as bar:
+        results: Iterable[tuple[_Fit, StateModel, float]]
+        if jobs > 1:
+            results = _fits_in_workers(backend, fits, options, data, jobs)
+        else:
+            results = (_run_fit(backend, f, options, *data[f.part]) for f in fits)
+        for fit, model, score in results:
+            done[fit] = (model, score)
+            bar.set_postfix_str(f"K={fit.k} {fit.part}", refresh=False)
+            bar.update(restarts)
     rows, models = [], {}
-    for k in tqdm(ks, desc="choosing K", disable=not progress, leave=False):
-        model = state_model(backend, n_states=k, random_state=random_state,
-                            **model_options).fit(seqs)
-        ll, p = model.score(seqs), model.n_parameters()
-        heldout = math.nan
-        if test:
-            part = state_model(backend, n_states=k, random_state=random_state,
-                               **model_options).fit(train)
-            heldout = part.score(test) / _finite_frames(test)
+    for k in ks:
+        model, ll = done[_Fit(k, "all")]
+        p = model.n_parameters()
+        heldout = done[_Fit(k, "train")][1] if test else math.nan
         rows.append({"n_states": k, "log_likelihood": ll, "n_parameters": p,
                      "n_frames": n_frames, "bic": -2 * ll + p * math.log(n_frames),
                      "aic": -2 * ll + 2 * p, "heldout_log_likelihood": heldout})

@@ -171,6 +171,10 @@ class Pipeline:
         Seed of the state model and PCA.
     progress
         Show progress bars.
+    n_jobs
+        Worker processes of ``n_states="auto"``'s fits (see
+        :func:`~faceexpr.model_selection.select_n_states`; ``None``: one per core on long
+        recordings, else 1).
     """
 
     n_states: int | Literal["auto"] = 9
@@ -194,6 +198,7 @@ class Pipeline:
     pca: int | float | None = 10
     random_state: int | None = 0
     progress: bool = True
+    n_jobs: int | None = None
 
     def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
         """Read or track every input with the registered ``estimator``; Datasets pass
@@ -333,6 +338,11 @@ class Pipeline:
         if self.criterion not in ("bic", "aic", "heldout"):
             raise ParameterError(f"criterion must be 'bic', 'aic' or 'heldout', got "
                                 f"{self.criterion!r}")
+        j = self.n_jobs
+        if j is not None and (isinstance(j, bool) or not isinstance(j, (int, np.integer))
+                              or j < 1):
+            raise ParameterError(f"n_jobs must be a positive number of processes or None "
+                                 f"(--jobs), got {j!r}")
         pca = self.pca
         if pca is not None and not (math.isfinite(pca) and pca >= 0 and (
                 pca < 1 or float(pca).is_integer())):
@@ -398,7 +408,9 @@ class Pipeline:
         selection = None
         if self.n_states == "auto":
             selection = select_n_states(feats, self.candidates, self.state_model,
-                                        self.criterion, progress=self.progress, **options)
+                                        self.criterion, progress=self.progress,
+                                        n_jobs=None if self.n_jobs is None
+                                        else int(self.n_jobs), **options)
             model = selection.model
         else:
             # the fit's own bar (EM iterations, log-likelihood) where the backend has one
