@@ -175,7 +175,8 @@ def test_correct_options_are_accepted() -> None:
     model = fe.state_model("hmmlearn", n_states=3, covariance_type="diag", n_iter=5, tol=1,
                            n_init=2, min_covar=0, random_state=None)
     assert model.options == {"covariance_type": "diag", "n_iter": 5, "tol": 1, "n_init": 2,
-                             "min_covar": 0}
+                             "min_covar": 0, "stickiness": 0.0, "transition_concentration": 1.0,
+                             "covariance_prior": 0.01, "progress": False}
     assert fe.state_model("hmmlearn", n_states=np.int64(4), tol=np.float32(1e-2)).n_states == 4
     pom = fe.state_model("pomegranate", n_states=2, device="cpu", n_threads=None, tol=1e-4)
     assert pom.options["n_threads"] is None and pom.options["device"] == "cpu"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from hmmlearn.base import ConvergenceMonitor
 
 import faceexpr as fe
 from faceexpr.analysis import state_agreement
@@ -92,3 +94,22 @@ def test_too_many_states_for_the_data_is_explained() -> None:
     with pytest.raises(fe.FaceexprError, match="9 states with full covariances over 10 "
                                                "features are too many for 20 frames"):
         fe.state_model("hmmlearn", n_states=9, n_init=2).fit(x)
+
+
+def test_priors_reach_hmmlearn_and_the_bar_leaves_no_trace(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    feats, _ = hmm_data(n=500)
+    model = fe.state_model("hmmlearn", n_states=4, n_iter=3, tol=-np.inf, stickiness=50.0,
+                           transition_concentration=2.0, covariance_prior=0.1,
+                           progress=True).fit(feats)
+    assert "hmmlearn K=4" in capsys.readouterr().err
+    hmm = model._hmm  # what hmmlearn was given: α + κ I, and ψ I with one frame of weight
+    np.testing.assert_array_equal(hmm.transmat_prior, 2.0 + 50.0 * np.eye(4))
+    np.testing.assert_array_equal(hmm.covars_prior, np.broadcast_to(0.1 * np.eye(6),
+                                                                    (4, 6, 6)))
+    assert hmm.covars_weight == 6 + 1 and model.n_iter_ == 3
+    # hmmlearn's own monitor is back after the fit: the model pickles (model selection
+    # sends fitted models back from worker processes)
+    assert type(hmm.monitor_) is ConvergenceMonitor and hmm.monitor_.iter == 3
+    back = pickle.loads(pickle.dumps(model))
+    assert back.score(feats) == model.score(feats)

@@ -160,6 +160,17 @@ def test_save_load_round_trip(data: tuple[xr.DataArray, np.ndarray], cov: str,
     assert back.score(feats) == pytest.approx(model.score(feats), rel=1e-12)
 
 
+def test_fitted_model_pickles(data: tuple[xr.DataArray, np.ndarray]) -> None:
+    # select_n_states(n_jobs>1) sends fitted models back from worker processes
+    import pickle
+
+    x, _ = data
+    model = PomegranateStateModel(3, n_iter=5).fit(x)
+    back = pickle.loads(pickle.dumps(model))
+    assert back.score(x) == pytest.approx(model.score(x), rel=1e-12)
+    np.testing.assert_array_equal(back.predict(x).values, model.predict(x).values)
+
+
 def test_whole_pipeline(sim3d: SyntheticFace) -> None:
     result = fe.Pipeline(state_model="pomegranate", n_states=5, progress=False).run(
         sim3d.pose3d)
@@ -194,6 +205,8 @@ def test_bad_options_raise_clear_errors() -> None:
         fe.state_model("pomegranate", tol=0)
     with pytest.raises(ValueError, match="tol must be > 0"):
         fe.state_model("pomegranate", tol=-1e-3)
+    with pytest.raises(ValueError, match="tol must be > 0"):
+        fe.state_model("pomegranate", tol=float("inf"))
     with pytest.raises(ValueError, match="covariance_type must be 'full' or 'diag'"):
         fe.state_model("pomegranate", covariance_type="spherical")
     with pytest.raises(ValueError, match="n_init must be >= 1"):
@@ -226,3 +239,11 @@ def test_gpu_gives_the_cpu_result(data: tuple[xr.DataArray, np.ndarray]) -> None
     assert PomegranateStateModel(device="auto").device_ == "cuda"
     assert gpu.score(feats) == pytest.approx(cpu.score(feats), rel=1e-6)
     np.testing.assert_array_equal(gpu.predict(feats).values, cpu.predict(feats).values)
+
+
+def test_tol_minus_inf_runs_every_iteration() -> None:
+    # a step of the priors may lower the likelihood; -inf never stops on that
+    feats, _ = hmm_data(n=300)
+    model = fe.state_model("pomegranate", n_states=3, n_iter=4, tol=-np.inf,
+                           stickiness=100.0).fit(feats)
+    assert model.n_iter_ == 4 and not model.converged_
