@@ -85,13 +85,21 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """State models (T x D x K sweep, ratios to hmmlearn) and triangulation, as tables.
+    """Benchmarks at quick sizes, as tables (CSV in ``benchmarks/results``): start-up time,
+    every state-model backend at T=10,000 (D 60, K 9) and ``faceexpr analyze`` on 0.1 h of
+    synthetic face beside the pandas + hmmlearn recipe.
 
-    ``nox -s benchmarks -- state-models --frames 20000 100000 --dims 60 --states 9``.
+    Arguments replace the quick runs, e.g. ``nox -s benchmarks -- state-models --grid full``
+    or ``nox -s benchmarks -- pipeline --hours 1 --repeats 5`` (``python -m benchmarks -h``).
     """
     session.install(TORCH)
-    session.install("-e", ".[anipose,pomegranate,dlib]", "scikit-image")
-    session.run("python", "-m", "benchmarks", *session.posargs)
+    session.install("-e", ".[anipose,pomegranate,dlib,dynamax]", "scikit-image")
+    if session.posargs:
+        session.run("python", "-m", "benchmarks", *session.posargs)
+        return
+    session.run("python", "-m", "benchmarks", "startup")
+    session.run("python", "-m", "benchmarks", "state-models", "--frames", "10000")
+    session.run("python", "-m", "benchmarks", "pipeline", "--hours", "0.1")
 
 
 @nox.session

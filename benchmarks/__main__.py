@@ -1,59 +1,195 @@
-"""faceexpr benchmarks: ``python -m benchmarks [state-models|triangulation|all] [options]``.
+"""faceexpr benchmarks: ``python -m benchmarks {startup,state-models,pipeline,triangulation,
+dlib,all} [options]`` (``--help`` after a benchmark lists its options).
 
-``state-models`` sweeps frames T, dimensions D and states K for every registered
-StateModel backend (third-party plugins included) and prints fit seconds per EM
-iteration, total fit and predict time, peak memory, final log-likelihood and the adjusted
-Rand index to the true states, with each backend's ratio to hmmlearn measured side by side.
-``triangulation`` reports frames/s and 3D error of each Anipose method, ``dlib`` the
-frames/s of the 68-landmark estimator on 640x480 video. Tables are also
-written as CSV (and a plot) into ``--out``.
+``startup`` times ``import faceexpr`` and ``faceexpr --help`` against a bare ``python -c
+pass``, each in fresh processes. ``state-models`` sweeps frames T, dimensions D and states K
+for every registered StateModel backend (third-party plugins included), all from the same
+k-means start with the same priors and the same number of EM iterations, and prints
+seconds per EM iteration, total fit and predict time, peak memory, final log-likelihood
+and its difference to hmmlearn's, the adjusted Rand index to the true states and each
+backend's ratio to hmmlearn, measured side by side. ``pipeline`` times every stage of
+``faceexpr analyze`` on hours of synthetic face beside the seed study's pandas + hmmlearn
+recipe. ``triangulation`` reports frames/s and 3D error of each Anipose method, ``dlib``
+the frames/s of the 68-landmark estimator on 640x480 video.
+
+Each benchmark first prints the machine (CPU, load, thread pools, versions), reports the
+median (min, max) of ``--repeats`` runs where it repeats, and writes its tables as CSV
+(and the header as JSON) into ``--out``. The timings are only as quiet as the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from benchmarks import dlib_speed, state_models, triangulation
+from benchmarks import _machine
+
+BENCHMARKS = ("startup", "state-models", "pipeline", "triangulation", "dlib")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("which", nargs="?", default="all",
-                        choices=["all", "state-models", "triangulation", "dlib"])
-    parser.add_argument("--frames", type=int, nargs="+", default=[20000, 100000])
-    parser.add_argument("--dims", type=int, nargs="+", default=[60])
-    parser.add_argument("--states", type=int, nargs="+", default=[9])
-    parser.add_argument("--covariance", choices=["full", "diag"], default="full")
-    parser.add_argument("--n-iter", type=int, default=10, help="EM iterations per fit")
-    parser.add_argument("--backends", nargs="+", default=None,
-                        help="state-model backends (default: every available one)")
-    parser.add_argument("--triangulation-frames", type=int, default=1000)
-    parser.add_argument("--dlib-frames", type=int, default=100)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args()
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", type=Path, default=Path("benchmarks/results"),
+                        help="folder of the CSV tables")
+    common.add_argument("--repeats", type=int, default=3,
+                        help="runs of every measurement; the tables give median, min, max")
+    common.add_argument("--threads", type=int, default=None,
+                        help="BLAS/OpenMP/numba threads of the measured work (default 1; "
+                             "startup: the environment's own)")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.split("\n\n")[1])
+    sub = parser.add_subparsers(dest="which", required=True)
+    sub.add_parser("startup", parents=[common], help="import and --help times")
+    sm = sub.add_parser("state-models", parents=[common], help="every StateModel backend")
+    _state_model_options(sm)
+    pipe = sub.add_parser("pipeline", parents=[common], help="faceexpr analyze by stage")
+    _pipeline_options(pipe)
+    tri = sub.add_parser("triangulation", parents=[common], help="Anipose methods")
+    tri.add_argument("--triangulation-frames", type=int, default=1000)
+    dl = sub.add_parser("dlib", parents=[common], help="dlib landmarks on video")
+    dl.add_argument("--dlib-frames", type=int, default=100)
+    everything = sub.add_parser("all", parents=[common], help="every benchmark")
+    _state_model_options(everything)
+    _pipeline_options(everything)
+    everything.add_argument("--triangulation-frames", type=int, default=1000)
+    everything.add_argument("--dlib-frames", type=int, default=100)
+    return parser
+
+
+def _state_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--grid", choices=["small", "full"], default="small",
+                   help="small: T 20k, 100k x D 60 x K 9; full: T 10k, 108k, 1M x D 10, 60 "
+                        "x K 5, 9, 15 (--frames, --dims, --states override either)")
+    p.add_argument("--frames", type=int, nargs="+", default=None)
+    p.add_argument("--dims", type=int, nargs="+", default=None)
+    p.add_argument("--states", type=int, nargs="+", default=None)
+    p.add_argument("--covariance", choices=["full", "diag"], default="full")
+    p.add_argument("--n-iter", type=int, default=10, help="EM iterations per fit")
+    p.add_argument("--backends", nargs="+", default=None,
+                   help="state-model backends (default: every available one)")
+    p.add_argument("--max-seconds", type=float, default=600.0,
+                   help="skip a backend's case whose time, estimated from its smaller "
+                        "cases, is longer (a note says so)")
+
+
+def _pipeline_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hours", type=float, default=1.0,
+                   help="length of the synthetic recording (30 fps)")
+    p.add_argument("--n-states", type=int, default=9)
+    p.add_argument("--recipe-iters", type=int, nargs="+", default=[10, 100],
+                   help="n_iter of the recipe's hmmlearn fits")
+    p.add_argument("--analyze-option", action="append", default=[], metavar="ARG",
+                   help="further argument of faceexpr analyze (repeatable), e.g. "
+                        "--analyze-option=--no-figures or --analyze-option=--model "
+                        "--analyze-option=hmmlearn")
+
+
+def _print(table: pd.DataFrame, digits: int = 3) -> None:
+    print(table.round(digits).to_string(index=False))
+
+
+def state_models_bench(args: argparse.Namespace) -> None:
+    from benchmarks import state_models
+
+    grid = state_models.FULL_GRID if args.grid == "full" else state_models.SMALL_GRID
+    frames = args.frames or grid["frames"]
+    dims = args.dims or grid["dims"]
+    states = args.states or grid["states"]
+    threads = args.threads or 1
+    print(f"state models ({args.covariance} covariance, {args.n_iter} EM iterations, "
+          f"T {frames} x D {dims} x K {states}, {args.repeats} repeats):", flush=True)
+    table = state_models.run(frames, dims, states, args.covariance, args.n_iter,
+                             args.backends, repeats=args.repeats, threads=threads,
+                             max_seconds=args.max_seconds)
+    table.to_csv(args.out / "state_models.csv", index=False)
+    state_models.plot(table, args.out / "state_models.png")
+    print(state_models.printable(table).to_string(index=False))
+    print("s_per_iter: median (min, max) over the repeats of (fit - 1-iteration fit) / "
+          "(iters - 1); ll_rel_diff: (log L - hmmlearn's) / |hmmlearn's|; priors: the shared "
+          "priors the backend took ('own': its library's)")
+    print(f"written to {args.out / 'state_models.csv'} and state_models.png")
+
+
+def pipeline_bench(args: argparse.Namespace) -> None:
+    from benchmarks import pipeline
+
+    extra = "".join(f" {a}" for a in args.analyze_option)
+    print(f"pipeline: faceexpr analyze FILE --n-states {args.n_states}{extra} --out DIR vs the "
+          f"seed study's recipe, {args.hours:g} h of synthetic face, {args.repeats} repeats:",
+          flush=True)
+    stages, runs, raw, _ = pipeline.run(args.hours, args.repeats, args.n_states,
+                                        args.threads or 1, tuple(args.recipe_iters),
+                                        analyze_options=tuple(args.analyze_option))
+    stages.to_csv(args.out / "pipeline_stages.csv", index=False)
+    runs.to_csv(args.out / "pipeline_runs.csv", index=False)
+    raw.to_csv(args.out / "pipeline_raw.csv", index=False)
+    print("stages of faceexpr analyze (seconds; share of the total):")
+    _print(stages)
+    print("\nwhole runs (seconds; peak MiB of the process; faceexpr_command_over_this: the "
+          "command's median over the row's):")
+    _print(runs)
+    print(f"written to {args.out / 'pipeline_stages.csv'}, pipeline_runs.csv, "
+          "pipeline_raw.csv")
+
+
+def startup_bench(args: argparse.Namespace) -> None:
+    from benchmarks import startup
+
+    print(f"startup ({args.repeats} fresh processes each, after one untimed round):",
+          flush=True)
+    table = startup.run(args.repeats, args.threads)
+    table.to_csv(args.out / "startup.csv", index=False)
+    _print(table)
+    print(f"written to {args.out / 'startup.csv'}")
+
+
+def triangulation_bench(args: argparse.Namespace) -> None:
+    from benchmarks import triangulation
+
+    table = triangulation.run(args.triangulation_frames)
+    table.to_csv(args.out / "triangulation.csv", index=False)
+    print("triangulation (21 landmarks, 3 cameras, 5% outliers):")
+    _print(table)
+
+
+def dlib_bench(args: argparse.Namespace) -> None:
+    from benchmarks import dlib_speed
+
+    table = dlib_speed.run(args.dlib_frames)
+    table.to_csv(args.out / "dlib.csv", index=False)
+    print("dlib 68-landmark estimator on 640x480 video:")
+    _print(table)
+
+
+RUNNERS = {"startup": startup_bench, "state-models": state_models_bench,
+           "pipeline": pipeline_bench, "triangulation": triangulation_bench,
+           "dlib": dlib_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "all")  # no benchmark named: all of them
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     args.out.mkdir(parents=True, exist_ok=True)
-    pd.set_option("display.width", 200)
-    if args.which in ("all", "state-models"):
-        print(f"state models ({args.covariance} covariance, {args.n_iter} EM iterations):")
-        table = state_models.run(args.frames, args.dims, args.states, args.covariance,
-                                 args.n_iter, args.backends)
-        table.to_csv(args.out / "state_models.csv", index=False)
-        state_models.plot(table, args.out / "state_models.png")
-        print(table.drop(columns=["covariance"]).round(3).to_string(index=False))
-        print(f"written to {args.out / 'state_models.csv'} and state_models.png\n")
-    if args.which in ("all", "triangulation"):
-        table = triangulation.run(args.triangulation_frames)
-        table.to_csv(args.out / "triangulation.csv", index=False)
-        print("triangulation (21 landmarks, 3 cameras, 5% outliers):")
-        print(table.round(3).to_string(index=False))
-    if args.which in ("all", "dlib"):
-        table = dlib_speed.run(args.dlib_frames)
-        table.to_csv(args.out / "dlib.csv", index=False)
-        print("\ndlib 68-landmark estimator on 640x480 video:")
-        print(table.round(3).to_string(index=False))
+    pd.set_option("display.width", 250)
+    pd.set_option("display.max_columns", 40)
+    names = BENCHMARKS if args.which == "all" else (args.which,)
+    for name in names:
+        info = _machine.machine_info()
+        threads = (f"{args.threads}" if args.threads else
+                   "the environment's" if name == "startup" else "1 (threadpoolctl)")
+        _machine.print_header(info, f"benchmark {name}", threads)
+        RUNNERS[name](args)
+        _machine.finish(info, args.out, name.replace("-", "_"))
+        print()
 
 
 if __name__ == "__main__":
