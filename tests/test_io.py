@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import pytest
 import xarray as xr
 
 from faceexpr.backends.anipose import from_anipose_csv, to_anipose_csv
+from faceexpr.backends.anipose.format import _PlainCsv
 from faceexpr.backends.deeplabcut import from_dlc_file, to_dlc_file
 from faceexpr.data import make_pose, with_history
 from faceexpr.errors import FileFormatError, InvalidPoseError
 from faceexpr.io import from_netcdf, load_pose, save_pose, to_netcdf
+from faceexpr.io._common import scan_csv
 
 LANDMARKS = ["nose1", "chin", "brow left", "mouth_corner"]
 
@@ -395,6 +398,74 @@ def test_bad_anipose_csv(tmp_path: Path, text: str, match: str) -> None:
     path = write(tmp_path / "pose-3d.csv", text)
     with pytest.raises(FileFormatError, match=r"pose-3d\.csv: .*" + match):
         from_anipose_csv(path)
+
+
+ROWS = ["1,2,3,0.5,2,0.9,10", ",,,,0,0.1,11", "4.25,-1e-3,0.1,,3,1,12",
+        "0.30000000000000004,7,8,1.5,2,0.5,13"]
+
+
+def csv_cells(path: Path) -> tuple[list[str], np.ndarray]:
+    """Header and cells read by the csv module and float(): the exact decimal reading."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = [r for r in csv.reader(f) if r and (len(r) > 1 or r[0].strip())]
+    return rows[0], np.array([[float(c) if c else np.nan for c in r] for r in rows[1:]])
+
+
+@pytest.mark.parametrize(("variant", "plain"), [
+    ("lf", True), ("crlf", True), ("bom", True), ("no final newline", True),
+    ("blank line", False), ("quoted header", False), ("non-ascii", False), ("lone cr", False)])
+def test_anipose_shortcut_finds_what_scan_csv_finds(tmp_path: Path, variant: str,
+                                                      plain: bool) -> None:
+    header, rows, end = ANIPOSE_HEADER.strip(), list(ROWS), "\n"
+    if variant == "crlf":
+        end = "\r\n"
+    elif variant == "blank line":
+        rows.insert(2, "   ")
+    elif variant == "quoted header":
+        header = ",".join(f'"{n}"' for n in header.split(","))
+    elif variant == "non-ascii":
+        header = header.replace("nose", "nöse")
+    text = end.join([header, *rows]) + ("" if variant == "no final newline" else end)
+    if variant == "lone cr":
+        text = text.replace("\n", "\r")
+    path = tmp_path / "pose-3d.csv"
+    path.write_bytes(("\ufeff" if variant == "bom" else "").encode() + text.encode())
+    expected = scan_csv(path, path, 1)
+    fast = _PlainCsv.open(path)
+    layout = fast.layout(pd.read_csv(path, encoding="utf-8-sig")) if fast else None
+    if plain:
+        assert layout is not None
+        assert layout.header == expected.header and layout.header_end == expected.header_end
+        np.testing.assert_array_equal(layout.lines, expected.lines)
+    else:
+        assert layout is None  # left to scan_csv
+    # the same numbers as the csv module and float() read, whichever way was taken
+    names, cells = csv_cells(path)
+    ds = from_anipose_csv(path)
+    lm = names[0][:-2]
+    for suffix, got in (("_x", ds["position"].values[:, 0, 0]),
+                        ("_z", ds["position"].values[:, 0, 2]),
+                        ("_ncams", ds["n_cameras"].values[:, 0]),
+                        ("_error", ds["reprojection_error"].values[:, 0])):
+        np.testing.assert_array_equal(got, cells[:, names.index(lm + suffix)])
+    np.testing.assert_array_equal(ds["frame"].values, [10, 11, 12, 13])
+
+
+@pytest.mark.parametrize("rows", [
+    [ROWS[0], ROWS[1][:-3], ROWS[2] + ",5", ROWS[3]],  # one cell lost, one gained: same count
+    [ROWS[0] + ",9", ROWS[1][:-3], ROWS[2], ROWS[3]],  # an extra first cell: pandas' index
+    [ROWS[0], ROWS[1], ROWS[2], ROWS[3][:-6]],  # the file cut in the last row
+    [ROWS[0], ROWS[1], ",".join(ROWS[2].split(",")[1:]), ROWS[3]],
+])
+def test_anipose_ragged_rows_named_as_scan_csv_names_them(tmp_path: Path,
+                                                          rows: list[str]) -> None:
+    path = write(tmp_path / "pose-3d.csv", ANIPOSE_HEADER + "\n".join(rows) + "\n")
+    with pytest.raises(FileFormatError) as want:
+        scan_csv(path, path, 1)
+    with pytest.raises(FileFormatError) as got:
+        from_anipose_csv(path)
+    assert str(got.value) == str(want.value)
+    assert "fields but the header has 7" in str(got.value)
 
 
 def test_bad_netcdf(tmp_path: Path) -> None:

@@ -15,9 +15,11 @@ from matplotlib.figure import Figure
 
 import faceexpr as fe
 from faceexpr import synthetic
+from faceexpr.plot._lines import MAX_POINTS, envelope
+from faceexpr.plot._states import MAX_COLUMNS
 from faceexpr.plot._style import NO_STATE_COLOR, save_figure, state_colors
 from faceexpr.plot.dynamics import dwell_times, frequencies, transitions
-from faceexpr.plot.ethogram import timeline
+from faceexpr.plot.ethogram import _scaled_traces, timeline
 from faceexpr.plot.head import kinematics, kinematics_by_state
 from faceexpr.plot.selection import model_selection
 
@@ -237,6 +239,118 @@ def test_kinematics_by_state_empty_state_and_variables() -> None:
         kinematics_by_state(kin, states, 4, variables=["nope"])
     with pytest.raises(ValueError, match="1 kinematics Dataset"):
         kinematics_by_state([kin], [states, states], 4)
+
+
+# --------------------------------------------------------------------------- long recordings
+
+N_LONG = 1_000_000
+
+
+def test_envelope_keeps_extremes_order_and_gaps() -> None:
+    rng = np.random.default_rng(3)
+    x = np.arange(10_001, dtype=np.float64) / 30.0
+    y = rng.normal(size=x.size)
+    y[4000:4500] = np.nan  # longer than a run: must stay a gap
+    sx, sy = x[:500], y[:500]
+    assert envelope(sx, sy, max_points=500) == (sx, sy)  # short series are drawn as they are
+    ex, ey = envelope(x, y, max_points=100)
+    assert ex.size <= 100 and ex.size == ey.size
+    assert np.all(np.diff(ex) >= 0)  # time order kept
+    size = -(-x.size // 50)
+    for run in range(-(-x.size // size)):  # every run keeps its lowest and highest sample
+        part = slice(run * size, (run + 1) * size)
+        seg, got = y[part], ey[2 * run: 2 * run + 2]
+        if np.isfinite(seg).any():
+            assert sorted(got) == [np.nanmin(seg), np.nanmax(seg)]
+            assert set(ex[2 * run: 2 * run + 2]) <= set(x[part])
+        else:
+            assert np.isnan(got).all()
+    inside = (ex > x[4000]) & (ex < x[4499])
+    assert inside.any() and np.isnan(ey[inside]).all()
+    with pytest.raises(ValueError, match="same length"):
+        envelope(x, y[:-1])
+
+
+def long_states(n: int) -> tuple[xr.DataArray, int, int]:
+    """States of n frames at 30 fps in bouts of 10 s, one single-frame bout of state 2 and
+    one of -1 (no state)."""
+    values = (np.arange(n) // 300 % 2).astype(np.int64)
+    lone, missing = n // 3 + 17, 2 * n // 3 + 5
+    values[lone], values[missing] = 2, -1
+    return states_of(values.tolist(), fps=30.0), lone, missing
+
+
+def test_timeline_of_a_million_frames_draws_few_points_and_keeps_a_spike() -> None:
+    states, lone, missing = long_states(N_LONG)
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.normal(size=(N_LONG, 2)), axis=0) * 0.01
+    spike = 654_321
+    values[spike, 0] = 1e3  # one frame far out of the 1st-99th percentile range
+    values[100_000:110_000, 1] = np.nan
+    feats = xr.DataArray(values, dims=("time", "features"), coords={"features": ["a", "b"]})
+    fig = timeline(feats, states, 3)
+    top, raster = fig.axes
+    lines = top.lines
+    assert len(lines) == 2 and all(len(line.get_xdata()) <= MAX_POINTS for line in lines)
+    # the spike is the highest point of its line, at its own time
+    ya = np.asarray(lines[0].get_ydata())
+    assert np.nanargmax(ya) == np.flatnonzero(lines[0].get_xdata() == spike / 30.0)[0]
+    full = _scaled_traces(values)[:, 0] + 1.0  # the line every frame would give (top lane)
+    assert np.nanmax(ya) == full[spike] and np.nanmin(ya) == np.nanmin(full)
+    # the 10,000 missing frames stay a gap
+    xb, yb = np.asarray(lines[1].get_xdata()), np.asarray(lines[1].get_ydata())
+    gap = (xb > 100_000 / 30.0) & (xb < 109_999 / 30.0)
+    assert gap.any() and np.isnan(yb[gap]).all()
+    # raster and bands: bounded images, and the single-frame bouts still show
+    for image in (raster.images[0], top.images[0]):
+        assert image.get_array().shape[1] <= MAX_COLUMNS
+    data = raster.images[0].get_array()
+    left, right = raster.get_xlim()
+    extent = raster.images[0].get_extent()
+    assert left == pytest.approx(-0.5 / 30.0) and right == pytest.approx((N_LONG - 0.5) / 30)
+    def column(frame: int) -> int:
+        return int(data.shape[1] * (frame / 30.0 - extent[0]) / (extent[1] - extent[0]))
+
+    assert data[2, column(lone)] == 2  # the one-frame bout of state 2
+    assert np.count_nonzero(~np.ma.getmaskarray(data[2])) == 1
+    assert data[3, column(missing)] == -1  # the one frame without a state
+    assert np.count_nonzero(~np.ma.getmaskarray(data[3])) == 1
+    # the band shows each column's majority state: bouts of 10 s alternate 0 and 1
+    band = np.asarray(top.images[0].get_array())[0]
+    assert set(np.unique(band)) == {0.0, 1.0}
+
+
+def test_kinematics_of_a_million_frames_draws_few_points_and_keeps_a_spike() -> None:
+    states, _, _ = long_states(N_LONG)
+    rng = np.random.default_rng(1)
+    vel = rng.normal(size=(N_LONG, 3))
+    spike = 123_457
+    vel[spike, 1] = -50.0
+    kin = xr.Dataset(
+        {"head_position": (("time", "space"), np.cumsum(vel, axis=0) / 30.0),
+         "head_velocity": (("time", "space"), vel)},
+        coords={"time": states["time"].values, "frame": ("time", states["frame"].values),
+                "space": ["x", "y", "z"]},
+        attrs={"fps": 30.0, "units": "mm"},
+    )
+    fig = kinematics(kin, states, 3)
+    lines = [line for ax in fig.axes[:2] for line in ax.lines]
+    assert len(lines) == 6 and all(len(line.get_xdata()) <= MAX_POINTS for line in lines)
+    vy = fig.axes[1].lines[1]
+    ys, xs = np.asarray(vy.get_ydata()), np.asarray(vy.get_xdata())
+    assert ys.min() == -50.0 and xs[np.argmin(ys)] == pytest.approx(spike / 30.0)
+    assert ys.max() == vel[:, 1].max()  # the envelope keeps the other extreme too
+    assert fig.axes[2].images[0].get_array().shape[1] <= MAX_COLUMNS
+
+
+def test_short_recordings_are_drawn_frame_by_frame() -> None:
+    states = states_of([0, 1, 1, 0, 2] * 100, fps=30.0)
+    feats = xr.DataArray(np.random.default_rng(5).normal(size=(500, 1)),
+                         dims=("time", "features"))
+    fig = timeline(feats, states, 3)
+    assert len(fig.axes[0].lines[0].get_xdata()) == 500
+    assert fig.axes[1].images[0].get_array().shape == (3, 500)
+    assert np.array_equal(np.asarray(fig.axes[0].images[0].get_array())[0], states.values)
 
 
 # --------------------------------------------------------------------------- transitions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -242,6 +243,93 @@ def test_kabsch_nan_for_too_few_points() -> None:
     np.testing.assert_allclose(kabsch_rotations(source[:1], tmpl)[0], np.eye(3), atol=1e-10)
     # min_points raises the bar
     assert np.isnan(kabsch_rotations(source, target, min_points=4)[2]).all()
+
+
+def reference_kabsch(source: np.ndarray, target: np.ndarray,
+                     min_points: int | None = None) -> np.ndarray:
+    """Kabsch frame by frame, written plainly, to check the batched version against."""
+    n_frames, _, d = source.shape
+    out = np.full((n_frames, d, d), np.nan)
+    for t in range(n_frames):
+        ok = np.isfinite(source[t]).all(1) & np.isfinite(target).all(1)
+        if ok.sum() < (min_points or d):
+            continue
+        p = source[t, ok] - source[t, ok].mean(0)
+        q = target[ok] - target[ok].mean(0)
+        u, _, vt = np.linalg.svd(q.T @ p)
+        if np.linalg.det(u @ vt) < 0:
+            u[:, -1] *= -1.0
+        out[t] = u @ vt
+    return out
+
+
+def reference_egocentric(pos: np.ndarray, ref: int, n_iter: int = 3,
+                         scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """egocentric() without a template, frame by frame: positions and rotations."""
+    rel = pos - pos[:, ref][:, None]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN landmarks
+        tmpl = np.nanmedian(rel, axis=0)
+        rot = reference_kabsch(rel, tmpl)
+        for _ in range(n_iter):
+            tmpl = np.nanmean(np.stack([f @ r.T for r, f in zip(rot, rel)]), axis=0)
+            rot = reference_kabsch(rel, tmpl)
+        out = np.stack([f @ r.T for r, f in zip(rot, rel)])
+        if scale:
+            def size(f: np.ndarray) -> float:
+                return float(np.sqrt(np.nanmean(np.sum((f - np.nanmean(f, 0)) ** 2, 1))))
+            out = np.stack([f * size(tmpl) / size(f) for f in out])
+    return out, rot
+
+
+def gappy(pos: np.ndarray, seed: int) -> np.ndarray:
+    """NaN frames, frames with too few points, scattered missing values, a lost landmark."""
+    rng = np.random.default_rng(seed)
+    pos = pos.copy()
+    pos[rng.random(pos.shape[:2]) < 0.1] = np.nan
+    pos[20:25] = np.nan  # whole frames lost
+    pos[40, 2:] = np.nan  # the reference and one more point: no rotation in 3D
+    pos[41, :, 0] = np.nan  # one coordinate missing everywhere in this frame
+    pos[:, -1] = np.nan  # a landmark never seen: no template point
+    return pos
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_kabsch_matches_per_frame_reference(d: int) -> None:
+    rng = np.random.default_rng(11)
+    target = rng.normal(size=(9, d)) * 20
+    source = gappy(rng.normal(size=(300, 9, d)) * 20, 12)  # includes reflections
+    source[50:60] = target * np.r_[np.ones(d - 1), -1.0] + 5.0  # mirrored: flipped axis
+    tmpl = target.copy()
+    tmpl[3] = np.nan
+    for tgt in (target, tmpl):
+        for min_points in (None, 5):
+            want = reference_kabsch(source, tgt, min_points)
+            got = kabsch_rotations(source, tgt, min_points)
+            assert np.array_equal(np.isnan(got), np.isnan(want))
+            assert np.isnan(got[20:25]).all()
+            assert np.nanmax(np.abs(got - want)) < 1e-9
+    # the flipped frames were really fitted: a proper rotation, not a reflection
+    np.testing.assert_allclose(np.linalg.det(kabsch_rotations(source[50:60], target)), 1.0)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_egocentric_matches_per_frame_reference(sim600, clean_sim, d: int) -> None:  # type: ignore[no-untyped-def]
+    pose = sim600.pose3d if d == 3 else clean_sim.view(0)
+    names = [str(n) for n in pose["landmarks"].values]
+    pos = gappy(pose["position"].values, 5)
+    ds = make_pose(pos, names, fps=30.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the lost landmark
+        got = egocentric(ds)
+    want_pos, want_rot = reference_egocentric(pos, names.index("nose1"), scale=d == 2)
+    rot = got["head_rotation"].values
+    assert np.array_equal(np.isnan(rot), np.isnan(want_rot))
+    assert np.isnan(rot[20:25]).all() and (d == 2 or np.isnan(rot[40]).all())
+    assert np.nanmax(np.abs(rot - want_rot)) < 1e-9
+    out = got["position"].values
+    assert np.array_equal(np.isnan(out), np.isnan(want_pos))
+    assert np.nanmax(np.abs(out - want_pos)) < 1e-9
 
 
 # --- egocentric -----------------------------------------------------------------------------

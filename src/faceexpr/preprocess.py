@@ -12,12 +12,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
-from scipy.ndimage import median_filter
-from scipy.signal import savgol_filter
-from scipy.spatial.transform import Rotation
 
 from faceexpr._arrays import finite_segments, true_runs
-from faceexpr._typing import FloatArray
+from faceexpr._typing import BoolArray, FloatArray, IntArray
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
 
@@ -114,12 +111,16 @@ def smooth(
     if window < 3 or window % 2 == 0:
         raise ValueError(f"window must be an odd number >= 3, got {window}")
     func: Callable[[FloatArray], FloatArray]
+    # scipy.ndimage and scipy.signal are imported when used (a second for scipy.signal)
     if method == "median":
+        from scipy.ndimage import median_filter
+
         def func(x: FloatArray) -> FloatArray:
             return np.asarray(median_filter(x, size=window, mode="nearest"))
     elif method == "savgol":
         if polyorder >= window:
             raise ValueError(f"polyorder ({polyorder}) must be less than window ({window})")
+        from scipy.signal import savgol_filter
 
         def func(x: FloatArray) -> FloatArray:
             return np.asarray(savgol_filter(x, window, polyorder, mode="interp"))
@@ -150,25 +151,64 @@ def kabsch_rotations(
     numpy.ndarray
         ``(T, d, d)`` rotations ``R`` with ``R @ (p - centroid) ≈ (q - centroid')``.
     """
-    d = source.shape[-1]
-    valid = np.isfinite(source).all(-1) & np.asarray(np.isfinite(target).all(-1))[None]
-    w = valid.astype(np.float64)[..., None]
-    n = w.sum(axis=1)  # (T, 1)
-    src = np.where(valid[..., None], source, 0.0)
-    tgt = np.where(valid[..., None], np.broadcast_to(target, source.shape), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        src_c = src - (src.sum(1) / n)[:, None, :]
-        tgt_c = tgt - (tgt.sum(1) / n)[:, None, :]
-    cov = np.einsum("tli,tlj->tij", tgt_c * w, src_c * w)  # (T, d, d)
-    ok = (n[:, 0] >= (min_points or d)) & np.isfinite(cov).all((1, 2))
-    rot = np.full(cov.shape, np.nan)
-    if ok.any():
-        u, _, vt = np.linalg.svd(cov[ok])
-        sign = np.sign(np.linalg.det(u @ vt))
-        fix = np.ones((len(sign), d))
-        fix[:, -1] = sign  # flip the weakest axis instead of reflecting
-        rot[ok] = (u * fix[:, None, :]) @ vt
-    return rot
+    return _Kabsch(source, min_points)(target)
+
+
+class _Kabsch:
+    """Kabsch fits of one set of frames to any template, in one batched pass per template.
+
+    The source side (valid points, centring) is prepared once, so refining a template
+    costs one ``(T, d, d)`` covariance product and one batched SVD per iteration.
+    """
+
+    def __init__(self, source: FloatArray, min_points: int | None = None) -> None:
+        self.source = source
+        self.min_points = min_points
+        valid: BoolArray = np.asarray(np.isfinite(source).all(-1))
+        self.n: IntArray = valid.sum(axis=1)
+        src = np.where(valid[..., None], source, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            src -= (src.sum(1) / self.n[:, None])[:, None, :]
+        src[~valid] = 0.0
+        self.centred: FloatArray = src  # centred on each frame's valid points, 0 elsewhere
+
+    def __call__(self, target: FloatArray) -> FloatArray:
+        d = self.source.shape[-1]
+        seen = np.isfinite(target).all(-1)
+        if not seen.any():
+            return np.full((len(self.n), d, d), np.nan)
+        if not seen.all():  # a missing template point is missing in every frame
+            return _Kabsch(self.source[:, seen], self.min_points)(target[seen])
+        # The centred source sums to zero over each frame's valid points, so any shift of
+        # the template leaves the covariance unchanged (up to rounding): centre it once.
+        tgt = target - target.mean(axis=0)
+        cov = np.matmul(tgt.T, self.centred)  # (T, d, d): sum_l q_l (p_l - centroid)^T
+        ok = ((self.n >= (self.min_points or d)) & (self.n > 0)
+              & np.isfinite(cov).all((1, 2)))
+        rot = np.full(cov.shape, np.nan)
+        if ok.any():
+            u, _, vt = np.linalg.svd(cov if ok.all() else cov[ok])
+            fit = u @ vt
+            flip = _det(fit) < 0
+            if flip.any():  # flip the weakest axis instead of reflecting
+                u[flip, :, -1] *= -1.0
+                fit[flip] = u[flip] @ vt[flip]
+            rot[ok] = fit
+        return rot
+
+
+def _det(m: FloatArray) -> FloatArray:
+    """Determinants of a stack of ``(d, d)`` matrices, in closed form for d = 2, 3."""
+    if m.shape[-1] == 2:
+        return np.asarray(m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] * m[:, 1, 0])
+    if m.shape[-1] == 3:
+        return np.asarray(np.einsum("ti,ti->t", m[:, 0], np.cross(m[:, 1], m[:, 2])))
+    return np.asarray(np.linalg.det(m))
+
+
+def _rotate(rot: FloatArray, points: FloatArray) -> FloatArray:
+    """Apply each frame's rotation ``(T, d, d)`` to its points ``(T, L, d)``."""
+    return np.asarray(points @ rot.transpose(0, 2, 1))
 
 
 def _source(pose: xr.Dataset) -> str:
@@ -245,24 +285,25 @@ def egocentric(
             range(len(names)))
         if len(idx) < d:
             raise InvalidPoseError(f"need at least {d} align_landmarks in {d}D, got {len(idx)}")
-        sub = rel[:, idx, :]
+        sub = rel if idx == list(range(len(names))) else rel[:, idx, :]  # no needless copy
         if template is not None:
             tmpl = np.asarray(template.sel(landmarks=[names[i] for i in idx]).values, float)
         else:
             tmpl = np.nanmedian(sub, axis=0)
-        rot = kabsch_rotations(sub, tmpl)
+        fit = _Kabsch(sub)
+        rot = fit(tmpl)
         for _ in range(n_iter if template is None else 0):
-            tmpl = np.nanmean(np.einsum("tij,tlj->tli", rot, sub), axis=0)
-            rot = kabsch_rotations(sub, tmpl)
+            tmpl = np.nanmean(_rotate(rot, sub), axis=0)
+            rot = fit(tmpl)
         if not np.isfinite(rot).any():
             seen = int(np.isfinite(sub).all(-1).sum(1).max(initial=0))
             raise InvalidPoseError(
                 f"{_source(pose)}: head rotation could not be estimated on any frame: it needs "
                 f"{d} of the {len(idx)} align landmarks visible in one frame (with the "
                 f"reference '{reference}'), and no frame has more than {seen}")
-        rel = np.einsum("tij,tlj->tli", rot, rel)
+        rel = _rotate(rot, rel)
         if scale if scale is not None else d == 2:
-            size = _rms_size(np.einsum("tij,tlj->tli", rot, sub))
+            size = _rms_size(rel[:, idx, :])
             factor = _rms_size(tmpl[None])[0] / size
             rel = rel * factor[:, None, None]
             out["head_scale"] = (("time",), 1.0 / factor)
@@ -271,6 +312,8 @@ def egocentric(
         out.coords["rot_col"] = list(pose["space"].values)
         out["head_rotation"] = (("time", "rot_row", "rot_col"), rot)
         if d == 3:
+            from scipy.spatial.transform import Rotation
+
             good = np.isfinite(rot).all((1, 2))
             angles = np.full((len(rot), 3), np.nan)
             # rot maps head to template; the head's own rotation is its inverse

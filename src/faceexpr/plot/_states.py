@@ -74,10 +74,39 @@ def image_columns(x: FloatArray) -> tuple[IntArray, int, float, float]:
     return cols, width, left, left + width * dx
 
 
+MAX_COLUMNS = 4_000
+"""Most columns of a state image; longer recordings merge neighbouring frames into one
+column (more columns than a page-wide figure has pixels, even at 300 dpi)."""
+
+
+def binned_columns(
+    x: FloatArray, max_columns: int = MAX_COLUMNS
+) -> tuple[IntArray, int, float, float, float]:
+    """:func:`image_columns`, with at most ``max_columns`` columns.
+
+    When the grid is wider, every ``step`` neighbouring columns become one. Returns the
+    column of every sample, the number of columns, the left edge, the right edge of the
+    data (for the x limits) and the right edge of the image (beyond the data when the last
+    column is only partly filled).
+    """
+    cols, width, left, right = image_columns(x)
+    if max_columns < 1:
+        raise ValueError(f"max_columns must be at least 1, got {max_columns}")
+    if width <= max_columns:
+        return cols, width, left, right, right
+    step = -(-width // max_columns)
+    binned = -(-width // step)
+    return cols // step, binned, left, right, left + (right - left) * binned * step / width
+
+
 def state_row(labels: IntArray, cols: IntArray, width: int) -> FloatArray:
-    """One image row of state labels; columns without a sample are NaN (drawn as no state)."""
-    row = np.full(width, np.nan)
-    row[cols] = labels
+    """One image row of state labels: in every column its most frequent label (a column
+    holds several frames when binned); columns without a sample are NaN (no state)."""
+    n_labels = int(labels.max(initial=-1)) + 2  # -1 .. max
+    counts = np.bincount(cols * n_labels + labels + 1, minlength=width * n_labels)
+    counts = counts.reshape(width, n_labels)
+    row = np.asarray(counts.argmax(axis=1), dtype=np.float64) - 1.0
+    row[counts.max(axis=1) == 0] = np.nan
     return row
 
 
@@ -85,12 +114,16 @@ def draw_state_strip(
     ax: Axes, labels: IntArray, x: FloatArray, n_states: int,
     y: tuple[float, float] = (0.0, 1.0), alpha: float = 1.0,
 ) -> None:
-    """Draw the states as a horizontal strip image (``state_cmap`` colours) spanning ``y``."""
-    cols, width, left, right = image_columns(x)
+    """Draw the states as a horizontal strip image (``state_cmap`` colours) spanning ``y``.
+
+    Long recordings are drawn binned (:func:`binned_columns`), each column showing the
+    state of most of its frames, so the cost does not grow with the number of frames.
+    """
+    cols, width, left, right, image_right = binned_columns(x)
     ax.imshow(
         state_row(labels, cols, width)[None, :], cmap=state_cmap(n_states),
         vmin=-0.5, vmax=n_states - 0.5, aspect="auto", interpolation="nearest",
-        origin="lower", extent=(left, right, y[0], y[1]), alpha=alpha, zorder=0,
+        origin="lower", extent=(left, image_right, y[0], y[1]), alpha=alpha, zorder=0,
     )
     ax.set_xlim(left, right)
 

@@ -8,7 +8,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from faceexpr._typing import FloatArray
-from faceexpr.plot._states import chip_labels, draw_state_strip, image_columns, state_labels
+from faceexpr.plot._lines import envelope
+from faceexpr.plot._states import binned_columns, chip_labels, draw_state_strip, state_labels
 from faceexpr.plot._style import NO_STATE_COLOR, state_colors, time_axis
 
 TRACE_COLOR = "#222222"
@@ -90,7 +91,8 @@ def timeline(
     names = ([str(n) for n in feats[other].values] if other in feats.coords
              else [f"feature {j}" for j in range(feats.sizes[other])])
     x, xlabel = time_axis(states)
-    cols, width, left, right = image_columns(x)
+    # long recordings: a raster column holds several frames, filled if any has the state
+    cols, width, left, right, image_right = binned_columns(x)
     n_traces = len(names)
     has_missing = bool((labels < 0).any())
     n_rows = n_states + int(has_missing)
@@ -105,7 +107,8 @@ def timeline(
     scaled = _scaled_traces(np.asarray(feats.values, dtype=np.float64))
     offsets = np.arange(n_traces - 1, -1, -1, dtype=np.float64)
     for j in range(n_traces):
-        ax_top.plot(x, scaled[:, j] + offsets[j], color=TRACE_COLOR, linewidth=0.7, zorder=2)
+        ax_top.plot(*envelope(x, scaled[:, j] + offsets[j]), color=TRACE_COLOR,
+                    linewidth=0.7, zorder=2)
     ax_top.set_ylim(lo, hi)
     ax_top.set_yticks(offsets, names)
     ax_top.set_ylabel("feature (scaled, offset)")
@@ -121,7 +124,8 @@ def timeline(
         under=NO_STATE_COLOR, bad=(1.0, 1.0, 1.0, 0.0))
     ax_raster.imshow(
         raster, cmap=cmap, vmin=-0.5, vmax=n_states - 0.5, aspect="auto",
-        interpolation="nearest", origin="upper", extent=(left, right, n_rows - 0.5, -0.5),
+        interpolation="nearest", origin="upper",
+        extent=(left, image_right, n_rows - 0.5, -0.5),
     )
     row_names = [f"state {k}" for k in range(n_states)] + (["no state"] if has_missing else [])
     ax_raster.set_yticks(np.arange(n_rows), row_names)

@@ -12,6 +12,7 @@ from matplotlib.patches import Patch
 
 from faceexpr._typing import FloatArray
 from faceexpr.data import get_fps
+from faceexpr.plot._lines import envelope
 from faceexpr.plot._states import chip_labels, draw_state_strip, state_labels, text_color
 from faceexpr.plot._style import NO_STATE_COLOR, panel_grid, state_colors, time_axis
 
@@ -130,7 +131,8 @@ def kinematics(
             values = np.asarray(var.values, dtype=np.float64)[:, None]
             comps = [_NAMES[name]]
         for j, comp in enumerate(comps):
-            ax.plot(x, values[:, j], color=COMPONENT_COLORS[j % len(COMPONENT_COLORS)],
+            ax.plot(*envelope(x, values[:, j]),
+                    color=COMPONENT_COLORS[j % len(COMPONENT_COLORS)],
                     linewidth=0.8, label=comp)
         ax.set_ylabel(f"{_NAMES[name]} ({units[name]})")
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
