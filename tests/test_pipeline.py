@@ -103,3 +103,32 @@ def test_reference_comes_from_the_landmark_scheme() -> None:
         pipe.clean(renamed)
     ego = fe.Pipeline(reference="p3", progress=False).clean(renamed)
     assert np.allclose(ego["position"].sel(landmarks="p3").values, 0)
+
+
+def test_float32_precision_halves_memory_and_keeps_the_states(sim3d: SyntheticFace) -> None:
+    pose = sim3d.pose3d
+    r32 = fe.Pipeline(n_states=5, progress=False).run(pose)
+    r64 = fe.Pipeline(n_states=5, progress=False, precision="float64").run(pose)
+    assert r32.poses[0]["position"].dtype == np.float32
+    assert r32.egocentric[0]["position"].dtype == np.float32
+    assert r64.egocentric[0]["position"].dtype == np.float64
+    assert r32.egocentric[0]["position"].nbytes * 2 == r64.egocentric[0]["position"].nbytes
+    # float32's rounding (1e-7 relative) is far below the tracking noise: same positions to
+    # 1e-4 mm and the same states
+    diff = abs(r32.egocentric[0]["position"] - r64.egocentric[0]["position"])
+    assert float(diff.max()) < 1e-4
+    assert state_agreement(r32.states[0], r64.states[0]) > 0.99
+    assert state_agreement(sim3d.states, r32.states[0]) > 0.9
+    with pytest.raises(fe.ParameterError, match="precision must be"):
+        fe.Pipeline(precision="float16").check()  # type: ignore[arg-type]
+
+
+def test_float32_never_turns_a_huge_value_into_infinity() -> None:
+    from faceexpr.data import with_precision
+
+    pose = fe.make_pose(np.full((4, 2, 3), 1e39), ["a", "b"],
+                        confidence=np.full((4, 2), 0.5))
+    out = with_precision(pose, np.float32)
+    assert out["position"].dtype == np.float64 and np.isfinite(out["position"]).all()
+    assert out["confidence"].dtype == np.float32
+    assert with_precision(out, np.float64)["confidence"].dtype == np.float64

@@ -383,6 +383,32 @@ def n_spatial_dims(ds: xr.Dataset) -> int:
     return int(ds.sizes["space"])
 
 
+def with_precision(pose: xr.Dataset, dtype: npt.DTypeLike) -> xr.Dataset:
+    """``pose`` with its floating-point variables in ``dtype`` (no copy of those already
+    in it).
+
+    float32 keeps 7 significant digits: 0.1 µm at 1 m, 1e-4 px at 2000 px, far below any
+    tracker's error, in half the memory of float64.
+
+    A variable with a finite value beyond the range of ``dtype`` keeps its type (its
+    values are left as they are, not turned into infinities).
+    """
+    want = np.dtype(dtype)
+    out = pose
+    for name, var in pose.data_vars.items():
+        if var.dtype.kind != "f" or var.dtype == want:
+            continue
+        values = np.asarray(var.values)
+        with np.errstate(over="ignore", invalid="ignore"):
+            new = values.astype(want)
+            if (np.isinf(new) & np.isfinite(values)).any():
+                continue
+        if out is pose:
+            out = pose.copy(deep=False)
+        out[name] = var.copy(data=new)
+    return out
+
+
 def with_history(obj: xr.Dataset, step: str, **params: Any) -> xr.Dataset:
     """Return ``obj`` with a record of ``step`` (and its parameters) appended to its history."""
     record = json.dumps({"step": step, **{k: _jsonable(v) for k, v in params.items()}})
@@ -408,10 +434,13 @@ def _jsonable(value: Any) -> Any:
 def make_features(
     values: npt.ArrayLike, names: Sequence[str], time: npt.ArrayLike | None = None
 ) -> xr.DataArray:
-    """Build a feature matrix DataArray ``(time, features)``."""
+    """Build a feature matrix DataArray ``(time, features)`` (float32 values stay float32,
+    anything else becomes float64; state models compute in float64 either way)."""
     import xarray as xr
 
-    arr = np.asarray(values, dtype=np.float64)
+    arr = np.asarray(values)
+    if arr.dtype != np.float32:
+        arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] != len(names):
         raise InvalidFeaturesError(
             f"features must be a (time, {len(names)}) array, got shape {arr.shape}"

@@ -6,21 +6,26 @@ Features are an ``xarray.DataArray`` ``(time, features)`` with names such as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
-from scipy.signal import savgol_filter
-from sklearn.decomposition import PCA
 
 from faceexpr._typing import FloatArray
 from faceexpr.data import get_fps, make_features, validate_features, validate_pose
 from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
 from faceexpr.preprocess import apply_by_segments
 
+if TYPE_CHECKING:  # scikit-learn and scipy.signal are imported where used (a second each)
+    from sklearn.decomposition import PCA
+
 
 def _derivative(values: FloatArray, dt: float, order: int, window: int,
                 polyorder: int) -> FloatArray:
+    from scipy.signal import savgol_filter
+
     def func(x: FloatArray) -> FloatArray:
         return np.asarray(savgol_filter(x, window, polyorder, deriv=order, delta=dt,
                                         mode="interp"))
@@ -103,16 +108,23 @@ def feature_matrix(
     sel = pose["position"] if landmarks is None else pose["position"].sel(
         landmarks=list(landmarks))
     t, n_lm, d = sel.shape
-    values = np.asarray(sel.values, dtype=np.float64).reshape(t, n_lm * d)
     names = [f"{lm}_{ax}" for lm in sel["landmarks"].values for ax in sel["space"].values]
-    if kinematics is not None:
-        for var in kinematic_features:
-            if var not in kinematics or kinematics[var].dims != ("time",):
-                raise InvalidFeaturesError(
-                    f"kinematics have no scalar variable '{var}' "
-                    f"(have: {sorted(map(str, kinematics.data_vars))})")
-            values = np.column_stack([values, kinematics[var].values])
-            names.append(var)
+    extra = list(kinematic_features) if kinematics is not None else []
+    for var in extra:
+        assert kinematics is not None
+        if var not in kinematics or kinematics[var].dims != ("time",):
+            raise InvalidFeaturesError(
+                f"kinematics have no scalar variable '{var}' "
+                f"(have: {sorted(map(str, kinematics.data_vars))})")
+    # the coordinates keep their precision (float32 poses give float32 features: half the
+    # memory of long recordings); filled into one array, not stacked column by column
+    dtype = sel.dtype if sel.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    values = np.empty((t, n_lm * d + len(extra)), dtype=dtype)
+    values[:, : n_lm * d] = np.asarray(sel.values).reshape(t, n_lm * d)
+    for j, var in enumerate(extra):
+        assert kinematics is not None
+        values[:, n_lm * d + j] = kinematics[var].values
+        names.append(var)
     feats = make_features(values, names, time=pose["time"].values)
     feats.attrs["fps"] = pose.attrs.get("fps", np.nan)
     return drop_constant_columns([feats])[0] if drop_constant else feats
@@ -123,11 +135,30 @@ def drop_constant_columns(features: Sequence[xr.DataArray]) -> list[xr.DataArray
 
     The same columns are dropped from every matrix, so they keep matching names.
     """
-    stacked = np.concatenate([validate_features(f).values for f in features])
+    highs, lows = [], []
+    for f in features:
+        v = validate_features(f).values
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: dropped below
+            highs.append(np.nanmax(v, axis=0, initial=-np.inf))
+            lows.append(np.nanmin(v, axis=0, initial=np.inf))
     with np.errstate(invalid="ignore"):
-        spread = np.nanmax(stacked, axis=0) - np.nanmin(stacked, axis=0)
+        spread = np.max(highs, axis=0) - np.min(lows, axis=0)
     keep = np.flatnonzero(np.isfinite(spread) & (spread > 1e-9))
+    if all(len(keep) == f.sizes["features"] for f in features):
+        return list(features)  # nothing to drop: no copy
     return [f.isel(features=keep) for f in features]
+
+
+BLOCK_ROWS = 65_536
+"""Rows per block of the pooled statistics and projections (bounds their scratch memory)."""
+
+
+def _blocks(features: Sequence[xr.DataArray]) -> Iterator[FloatArray]:
+    for f in features:
+        v = np.asarray(f.values)
+        for a in range(0, len(v), BLOCK_ROWS):
+            yield v[a : a + BLOCK_ROWS]
 
 
 class Standardizer:
@@ -135,16 +166,33 @@ class Standardizer:
 
     def fit(self, features: Sequence[xr.DataArray]) -> Standardizer:
         """Learn column means and standard deviations."""
-        stacked = np.concatenate([validate_features(f).values for f in features])
+        for f in features:
+            validate_features(f)
         self.names_ = [str(n) for n in features[0]["features"].values]
-        self.mean_ = np.nanmean(stacked, axis=0)
-        std = np.nanstd(stacked, axis=0)
+        # two passes over row blocks in float64 (mean, then squared deviations): the
+        # numbers of numpy's nanmean/nanstd without a copy of all the frames
+        d = features[0].sizes["features"]
+        count, total = np.zeros(d), np.zeros(d)
+        for block in _blocks(features):
+            count += np.isfinite(block).sum(axis=0)
+            total += np.nansum(block, axis=0, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.mean_ = total / count
+        squares = np.zeros(d)
+        for block in _blocks(features):
+            squares += np.nansum((block - self.mean_) ** 2, axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(squares / count)
         self.scale_ = np.where(std > 0, std, 1.0)  # a constant column stays 0, not NaN
         return self
 
     def transform(self, features: xr.DataArray) -> xr.DataArray:
-        """Return ``(features - mean) / std``."""
-        out = features.copy(data=(features.values - self.mean_) / self.scale_)
+        """Return ``(features - mean) / std`` (in the features' own float precision)."""
+        v = np.asarray(features.values)
+        dtype = v.dtype if v.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        data = np.subtract(v, self.mean_, dtype=dtype)
+        data /= self.scale_.astype(dtype)
+        out = features.copy(data=data)
         out.attrs["standardized"] = 1
         return out
 
@@ -163,18 +211,27 @@ def reduce_pca(
     ``n_components`` is a number of components, or a fraction of variance to keep. PCA is
     fitted on the finite rows of all sequences together; rows with NaN stay NaN.
     """
-    stacked = np.concatenate([validate_features(f).values for f in features])
-    finite = np.isfinite(stacked).all(1)
-    if finite.sum() < 2:
+    from sklearn.decomposition import PCA
+
+    values = [np.asarray(validate_features(f).values) for f in features]
+    finite = [np.isfinite(v).all(1) for v in values]
+    if sum(int(ok.sum()) for ok in finite) < 2:
         raise InvalidFeaturesError("PCA needs at least 2 frames with all features finite")
-    pca = PCA(n_components=n_components, random_state=random_state).fit(stacked[finite])
+    # one array of the finite rows (no copy when that is all of one recording)
+    whole = len(values) == 1 and bool(finite[0].all())
+    rows = values[0] if whole else np.concatenate([v[ok] for v, ok in zip(values, finite)])
+    # sklearn may copy its input; our own concatenation need not be copied again
+    pca = PCA(n_components=n_components, random_state=random_state, copy=whole).fit(rows)
+    del rows
     out = []
-    for f in features:
-        x = np.asarray(f.values, dtype=np.float64)
-        ok = np.isfinite(x).all(1)
+    for f, x, ok in zip(features, values, finite):
         proj = np.full((len(x), pca.n_components_), np.nan)
-        if ok.any():
-            proj[ok] = pca.transform(x[ok])
+        # projected block by block: sklearn's transform copies and centres its input
+        for a in range(0, len(x), BLOCK_ROWS):
+            part = ok[a : a + BLOCK_ROWS]
+            if part.any():
+                idx = np.flatnonzero(part) + a
+                proj[idx] = pca.transform(x[idx])
         names = [f"pc{i + 1}" for i in range(pca.n_components_)]
         da = make_features(proj, names, time=f["time"].values)
         da.attrs = dict(f.attrs)

@@ -34,7 +34,13 @@ from faceexpr._files import (
     temporary_path,
 )
 from faceexpr._typing import PathLike
-from faceexpr.data import get_fps, n_spatial_dims, validate_pose, with_history
+from faceexpr.data import (
+    get_fps,
+    n_spatial_dims,
+    validate_pose,
+    with_history,
+    with_precision,
+)
 from faceexpr.errors import (
     FaceexprError,
     InvalidFeaturesError,
@@ -175,6 +181,11 @@ class Pipeline:
         Worker processes of ``n_states="auto"``'s fits (see
         :func:`~faceexpr.model_selection.select_n_states`; ``None``: one per core on long
         recordings, else 1).
+    precision
+        Float type of the poses, egocentric poses and landmark features held in memory
+        (``Result.poses`` included). ``"float32"`` (the default) keeps 7 significant
+        digits, 0.1 µm at 1 m or 1e-4 px at 2000 px, far below any tracker's error, in half
+        the memory; principal components and the state model always compute in float64.
     """
 
     n_states: int | Literal["auto"] = 9
@@ -199,6 +210,7 @@ class Pipeline:
     random_state: int | None = 0
     progress: bool = True
     n_jobs: int | None = None
+    precision: Literal["float32", "float64"] = "float32"
 
     def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
         """Read or track every input with the registered ``estimator``; Datasets pass
@@ -338,6 +350,9 @@ class Pipeline:
         if self.criterion not in ("bic", "aic", "heldout"):
             raise ParameterError(f"criterion must be 'bic', 'aic' or 'heldout', got "
                                 f"{self.criterion!r}")
+        if self.precision not in ("float32", "float64"):
+            raise ParameterError(f"precision must be 'float32' or 'float64', got "
+                                 f"{self.precision!r}")
         j = self.n_jobs
         if j is not None and (isinstance(j, bool) or not isinstance(j, (int, np.integer))
                               or j < 1):
@@ -384,7 +399,8 @@ class Pipeline:
         items = _as_list(inputs)
         if names is not None and len(names) != len(items):
             raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
-        poses = self.load(items)
+        # the file's float64 arrays go as soon as their float32 copies exist
+        poses = [with_precision(p, self.precision) for p in self.load(items)]
         if names is None:
             names = [session_name(i, j) for j, i in enumerate(items)]
         names = unique_names(names)

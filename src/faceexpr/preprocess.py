@@ -49,10 +49,12 @@ def interpolate_gaps(pose: xr.Dataset, max_gap: int | None = 5) -> xr.Dataset:
     if max_gap is not None and max_gap < 1:
         raise ValueError(f"max_gap must be >= 1 frame or None, got {max_gap}")
     frames = pose["frame"].values.astype(np.float64)
-    flat = np.asarray(pose["position"].values, dtype=np.float64).reshape(len(frames), -1)
-    filled = flat.copy()
-    for j in range(flat.shape[1]):
-        col = flat[:, j]
+    position = pose["position"].values
+    # one copy, filled in place (a gap's frames are never read: only known ones are)
+    filled = np.array(position, dtype=position.dtype if position.dtype.kind == "f"
+                      else np.float64).reshape(len(frames), -1)
+    for j in range(filled.shape[1]):
+        col = filled[:, j]
         ok: npt.NDArray[np.bool_] = np.isfinite(col)
         if ok.sum() < 2:
             continue
@@ -154,6 +156,10 @@ def kabsch_rotations(
     return _Kabsch(source, min_points)(target)
 
 
+_BLOCK = 65_536
+"""Frames per block of the rotations here (bounds their scratch memory)."""
+
+
 class _Kabsch:
     """Kabsch fits of one set of frames to any template, in one batched pass per template.
 
@@ -182,18 +188,23 @@ class _Kabsch:
         # The centred source sums to zero over each frame's valid points, so any shift of
         # the template leaves the covariance unchanged (up to rounding): centre it once.
         tgt = target - target.mean(axis=0)
-        cov = np.matmul(tgt.T, self.centred)  # (T, d, d): sum_l q_l (p_l - centroid)^T
-        ok = ((self.n >= (self.min_points or d)) & (self.n > 0)
-              & np.isfinite(cov).all((1, 2)))
-        rot = np.full(cov.shape, np.nan)
-        if ok.any():
+        rot = np.full((len(self.n), d, d), np.nan)
+        # a block of frames at a time: the SVD's factors of all frames at once would be
+        # several times the size of the rotations
+        for a in range(0, len(rot), _BLOCK):
+            # (frames, d, d): sum_l q_l (p_l - centroid)^T
+            cov = np.matmul(tgt.T, self.centred[a : a + _BLOCK])
+            ok = ((self.n[a : a + _BLOCK] >= (self.min_points or d))
+                  & (self.n[a : a + _BLOCK] > 0) & np.isfinite(cov).all((1, 2)))
+            if not ok.any():
+                continue
             u, _, vt = np.linalg.svd(cov if ok.all() else cov[ok])
             fit = u @ vt
             flip = _det(fit) < 0
             if flip.any():  # flip the weakest axis instead of reflecting
                 u[flip, :, -1] *= -1.0
                 fit[flip] = u[flip] @ vt[flip]
-            rot[ok] = fit
+            rot[a : a + _BLOCK][ok] = fit
         return rot
 
 
@@ -209,6 +220,25 @@ def _det(m: FloatArray) -> FloatArray:
 def _rotate(rot: FloatArray, points: FloatArray) -> FloatArray:
     """Apply each frame's rotation ``(T, d, d)`` to its points ``(T, L, d)``."""
     return np.asarray(points @ rot.transpose(0, 2, 1))
+
+
+def _rotate_in_place(rot: FloatArray, points: FloatArray) -> None:
+    """:func:`_rotate` written back into ``points``, a block of frames at a time."""
+    for a in range(0, len(points), _BLOCK):
+        points[a : a + _BLOCK] = _rotate(rot[a : a + _BLOCK], points[a : a + _BLOCK])
+
+
+def _mean_rotated(rot: FloatArray, points: FloatArray) -> FloatArray:
+    """``nanmean(_rotate(rot, points), axis=0)`` without the rotated copy of all frames."""
+    total = np.zeros(points.shape[1:])
+    count = np.zeros(points.shape[1:])
+    for a in range(0, len(points), _BLOCK):
+        block = _rotate(rot[a : a + _BLOCK], points[a : a + _BLOCK])
+        seen = np.isfinite(block)
+        total += np.where(seen, block, 0.0).sum(axis=0)
+        count += seen.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(total / count)
 
 
 def _source(pose: xr.Dataset) -> str:
@@ -265,9 +295,13 @@ def egocentric(
     """
     validate_pose(pose, cameras=False, landmarks=[reference, *(align_landmarks or [])])
     names = [str(n) for n in pose["landmarks"].values]
-    pos = np.asarray(pose["position"].values, dtype=np.float64)
-    head = pos[:, names.index(reference), :]
-    if not np.isfinite(pos).any():
+    values = pose["position"].values
+    # computed in the pose's own float type (a float32 pose: half the memory); one copy,
+    # made relative to the reference in place
+    rel = np.array(values, dtype=values.dtype if values.dtype in (np.float32, np.float64)
+                   else np.float64)
+    head = rel[:, names.index(reference), :].copy()
+    if not np.isfinite(rel).any():
         raise InvalidPoseError(f"{_source(pose)}: no landmark has a position in any frame "
                                "(every value is missing or below the confidence threshold)")
     if not np.isfinite(head).all(-1).any():
@@ -275,8 +309,8 @@ def egocentric(
             f"{_source(pose)}: the reference landmark '{reference}' is missing in every frame, "
             "so no frame can be made egocentric; choose another landmark that moves with the "
             "head only (reference=..., --reference)")
-    rel = pos - head[:, None, :]
-    d = pos.shape[-1]
+    rel -= head[:, None, :]
+    d = rel.shape[-1]
     out = pose.copy()
     out["head_position"] = (("time", "space"), head)
     params: dict[str, object] = {"reference": reference, "align": align}
@@ -293,15 +327,16 @@ def egocentric(
         fit = _Kabsch(sub)
         rot = fit(tmpl)
         for _ in range(n_iter if template is None else 0):
-            tmpl = np.nanmean(_rotate(rot, sub), axis=0)
+            tmpl = _mean_rotated(rot, sub)
             rot = fit(tmpl)
+        del fit  # its centred copy of the frames
         if not np.isfinite(rot).any():
             seen = int(np.isfinite(sub).all(-1).sum(1).max(initial=0))
             raise InvalidPoseError(
                 f"{_source(pose)}: head rotation could not be estimated on any frame: it needs "
                 f"{d} of the {len(idx)} align landmarks visible in one frame (with the "
                 f"reference '{reference}'), and no frame has more than {seen}")
-        rel = _rotate(rot, rel)
+        _rotate_in_place(rot, rel)
         if scale if scale is not None else d == 2:
             size = _rms_size(rel[:, idx, :])
             factor = _rms_size(tmpl[None])[0] / size
