@@ -361,9 +361,9 @@ def _pose_by_state(
     for p in poses:
         validate_pose(p, cameras=False)
     first = poses[0]["position"]
-    position = np.concatenate(
-        [p["position"].transpose("time", "landmarks", "space").values for p in poses], axis=0
-    )
+    parts = [p["position"].transpose("time", "landmarks", "space").values for p in poses]
+    # one recording: its own array, not a copy of every frame
+    position = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
     out = np.full((n_states, *position.shape[1:]), math.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
@@ -372,9 +372,9 @@ def _pose_by_state(
             if frames.shape[0] == 0:
                 continue
             if stat == "mean":
-                out[k] = np.nanmean(frames, axis=0)
+                out[k] = np.nanmean(frames, axis=0, dtype=np.float64)
             else:
-                out[k] = np.nanstd(frames, axis=0, ddof=ddof)
+                out[k] = np.nanstd(frames, axis=0, ddof=ddof, dtype=np.float64)
     return xr.DataArray(
         out,
         dims=("states", "landmarks", "space"),
