@@ -6,10 +6,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from matplotlib.colors import to_hex
+from matplotlib.lines import Line2D
 from mpl_toolkits.mplot3d import Axes3D
+from mpl_toolkits.mplot3d.art3d import Line3D
 
 from faceexpr import analysis
 from faceexpr.plot import state_colors
+from faceexpr.plot._style import NEUTRAL_COLOR
 from faceexpr.plot.faces import expressions, face_frame
 from faceexpr.schemes import FACE21, skeleton_edges
 from faceexpr.synthetic import expression_displacements, neutral_face
@@ -28,7 +31,16 @@ def true_faces(dims: int, rotation: np.ndarray | None = None) -> xr.DataArray:
                         attrs={"units": "mm" if dims == 3 else "pixels"})
 
 
-N_EDGES = len(skeleton_edges(FACE21, FACE21.landmarks))
+EDGES = skeleton_edges(FACE21, FACE21.landmarks)
+N_EDGES = len(EDGES)
+
+
+def segments(line: Line2D) -> np.ndarray:
+    """``(n, 2, dims)`` ends of the segments of a line broken by NaN rows."""
+    points = (np.column_stack(line.get_data_3d()) if isinstance(line, Line3D)
+              else np.asarray(line.get_xydata()))
+    assert np.isnan(points[2::3]).all()  # every segment is followed by a break
+    return points.reshape(-1, 3, points.shape[1])[:, :2]
 
 
 @pytest.mark.parametrize("dims", [2, 3])
@@ -38,8 +50,12 @@ def test_one_panel_per_state_with_the_skeleton_in_the_state_colour(dims: int) ->
     assert len(axes) == 5
     assert all(isinstance(ax, Axes3D) == (dims == 3) for ax in axes)
     for k, ax in enumerate(axes):
-        assert len(ax.lines) == N_EDGES
-        assert {to_hex(line.get_color()) for line in ax.lines} == {state_colors(5)[k].lower()}
+        (line,) = ax.lines  # the whole skeleton is one line
+        assert to_hex(line.get_color()) == state_colors(5)[k].lower()
+        # every edge joins the two landmarks it names, as drawn by the points
+        points = (np.column_stack(ax.collections[0]._offsets3d) if dims == 3
+                  else ax.collections[0].get_offsets())
+        np.testing.assert_allclose(segments(line), points[np.array(EDGES)])
     assert axes[2].get_title() == "state 2 · 30%"
     # shared axes: every panel has the same limits
     assert len({ax.get_xlim() for ax in axes}) == 1
@@ -88,11 +104,26 @@ def test_relative_view_magnifies_displacements_from_the_mean_face() -> None:
     assert "×4" in fig.get_suptitle()
 
 
+def test_relative_view_in_3d_draws_an_arrow_from_every_mean_landmark() -> None:
+    fig = expressions(true_faces(3), relative=True)
+    ax = fig.axes[1]
+    mean, arrows, face = ax.lines  # grey mean face, arrows, then the state's face on top
+    assert to_hex(mean.get_color()) == NEUTRAL_COLOR.lower()
+    assert to_hex(face.get_color()) == state_colors(5)[1].lower()
+    mean_points, face_points = (np.column_stack(c._offsets3d) for c in ax.collections)
+    ends = segments(arrows)
+    assert len(ends) == len(FACE21.landmarks)
+    np.testing.assert_allclose(ends[:, 0], mean_points)
+    np.testing.assert_allclose(ends[:, 1], face_points)
+    assert np.ptp(ends[:, 1] - ends[:, 0]) > 1.0  # the smile moves the landmarks
+
+
 def test_chains_given_as_lists_and_states_without_frames() -> None:
     faces = true_faces(2)
     faces[3] = np.nan
     fig = expressions(faces, scheme=[["lefteye1", "lefteye2"], ["nose1", "missing", "chin"]])
-    assert len(fig.axes[0].lines) == 1  # edges naming unknown landmarks are skipped
+    (line,) = fig.axes[0].lines
+    assert len(segments(line)) == 1  # edges naming unknown landmarks are skipped
     assert fig.axes[3].get_title() == "state 3 (no frames)"
     assert len(expressions(faces, scheme=None).axes[0].lines) == 0
 

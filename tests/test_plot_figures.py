@@ -12,6 +12,7 @@ import pytest
 import xarray as xr
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from PIL import Image
 
 import faceexpr as fe
 from faceexpr import synthetic
@@ -396,6 +397,10 @@ def test_dwell_times_frames_and_empty_state() -> None:
     bouts = pd.DataFrame({"state": [0, 0, 2], "n_frames": [4, 6, 3]})
     fig = dwell_times(bouts, 3)
     assert [sum(p.get_height() for p in ax.patches) for ax in fig.axes] == [2, 0, 1]
+    # 6 bins of 1.02 frames up to 6.12: only the bins that hold a bout have a bar
+    assert [p.get_x() for p in fig.axes[0].patches] == pytest.approx([3.06, 5.10])
+    assert [p.get_width() for p in fig.axes[0].patches] == pytest.approx([1.02, 1.02])
+    assert [p.get_x() for p in fig.axes[2].patches] == pytest.approx([2.04])
     assert fig.axes[0].lines[0].get_xdata()[0] == 5.0
     assert fig.axes[-1].get_xlabel() == "bout duration (frames)"
     assert "no bouts" in [t.get_text() for t in fig.axes[1].texts]
@@ -486,3 +491,24 @@ def test_save_figures_as_png(result3d: fe.Result, tmp_path: Path) -> None:
         assert path.suffix == ".png"
         assert len(data) > 1000
         assert data.startswith(PNG_SIGNATURE)
+
+
+def test_save_figure_draws_what_savefig_draws(result3d: fe.Result, tmp_path: Path) -> None:
+    from faceexpr.plot.faces import expressions
+
+    # save_figure lays the figure out itself; the pixels must be savefig's own
+    for name, make in (("transitions", lambda: transitions(result3d.transitions)),
+                       ("faces", lambda: expressions(result3d.expressions))):
+        fig = make()
+        assert fig.get_layout_engine() is not None
+        (path,) = save_figure(fig, tmp_path / name, dpi=60)
+        make().savefig(tmp_path / f"{name}_savefig.png", dpi=60)
+        mine = np.asarray(Image.open(path))
+        theirs = np.asarray(Image.open(tmp_path / f"{name}_savefig.png"))
+        assert mine.shape == theirs.shape and np.array_equal(mine, theirs), name
+        # the figure is left as it was: same resolution and layout engine
+        assert fig.dpi == Figure().dpi and fig.get_layout_engine() is not None
+    # vector formats are still laid out by savefig itself
+    png, svg = save_figure(make(), tmp_path / "both", formats=("png", "svg"), dpi=60)
+    assert np.array_equal(np.asarray(Image.open(png)), mine)
+    assert svg.read_text().lstrip().startswith("<?xml")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import xarray as xr
+from matplotlib import rcParams
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, ListedColormap
 from matplotlib.figure import Figure
@@ -97,8 +98,30 @@ def time_axis(obj: xr.DataArray | xr.Dataset) -> tuple[npt.NDArray[np.float64], 
     return np.arange(obj.sizes["time"], dtype=np.float64), "frame"
 
 
+_AGG_FORMATS = frozenset({"png", "jpg", "jpeg", "tif", "tiff", "webp", "raw", "rgba"})
+"""Formats that matplotlib draws with Agg, at the resolution they are saved at."""
+
+
 def _savefig(fig: Figure, path: Path, fmt: str, dpi: int) -> None:
-    fig.savefig(path, format=fmt, dpi=dpi)
+    engine = fig.get_layout_engine()
+    # set_layout_engine(None) would install the default engine these ask for
+    default_engine = rcParams["figure.autolayout"] or rcParams["figure.constrained_layout.use"]
+    if engine is None or default_engine or fmt not in _AGG_FORMATS or not fig.axes:
+        fig.savefig(path, format=fmt, dpi=dpi)
+        return
+    # savefig with a layout engine draws the whole figure twice: once without output only
+    # to run the layout, then for real. Running the layout here, with the Agg renderer at
+    # the saved resolution as savefig would, and saving without the engine skips that
+    # first draw; the pixels are the same.
+    shown_dpi = fig.dpi
+    try:
+        fig.set_dpi(dpi)
+        engine.execute(fig)
+        fig.set_layout_engine(None)
+        fig.savefig(path, format=fmt, dpi=dpi)
+    finally:
+        fig.set_layout_engine(engine)
+        fig.set_dpi(shown_dpi)
 
 
 def save_figure(

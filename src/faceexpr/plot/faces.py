@@ -170,10 +170,22 @@ def _weights(frequencies: Sequence[float] | pd.Series | None, n_states: int) -> 
     return values
 
 
+def _segments(start: FloatArray, stop: FloatArray) -> FloatArray:
+    """``(3 n, dims)`` points: every segment's two ends, then a NaN row that breaks the
+    line, so that one line draws all ``n`` segments."""
+    points = np.full((len(start), 3, start.shape[1]), np.nan)
+    points[:, 0], points[:, 1] = start, stop
+    return points.reshape(-1, start.shape[1])
+
+
 def _draw_face(ax: Axes, face: FloatArray, edges: list[tuple[int, int]], color: str,
                linewidth: float, alpha: float = 1.0) -> None:
-    for i, j in edges:
-        ax.plot(*face[[i, j]].T, color=color, linewidth=linewidth, alpha=alpha)
+    if edges:
+        # one line for the whole skeleton: a plot call per edge costs about a millisecond
+        # each (more in 3D), and nine faces have hundreds of edges
+        i, j = np.array(edges).T
+        ax.plot(*_segments(face[i], face[j]).T, color=color, linewidth=linewidth,
+                alpha=alpha)
     # Axes.scatter(x, y) or Axes3D.scatter(x, y, z), with as many coordinates as the face
     ax.scatter(*face.T, color=color, s=8, alpha=alpha, zorder=3)  # type: ignore[misc]
 
@@ -184,8 +196,7 @@ def _draw_arrows(ax: Axes, start: FloatArray, stop: FloatArray, color: str) -> N
         ax.quiver(start[:, 0], start[:, 1], delta[:, 0], delta[:, 1], color=color,
                   angles="xy", scale_units="xy", scale=1, width=0.006, alpha=0.8)
         return
-    for a, b in zip(start, stop):
-        ax.plot(*np.stack([a, b]).T, color=color, linewidth=0.8, alpha=0.8)
+    ax.plot(*_segments(start, stop).T, color=color, linewidth=0.8, alpha=0.8)
 
 
 def _set_limits(ax: Axes, mid: FloatArray, half: float, n_dims: int) -> None:
