@@ -60,10 +60,7 @@ def log_densities(x: FloatArray, means: FloatArray, factors: FloatArray,
         b = min(a + BLOCK, n)
         yb = y[:b - a]
         np.matmul(x[a:b], w, out=yb)
-        yb -= shift
-        grouped_squares(yb, k, d, result[a:b])
-    result *= -0.5
-    result += const
+        grouped_squares(yb, shift, const, k, d, result[a:b])
     return result
 
 

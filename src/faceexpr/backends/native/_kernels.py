@@ -212,14 +212,16 @@ def viterbi(log_b, log_startprob, log_transmat):  # type: ignore[no-untyped-def]
 
 # the two block kernels are serial: a block is too little work to share out among threads
 @njit(cache=True, nogil=True)
-def grouped_squares(y, k, d, out):  # type: ignore[no-untyped-def]
-    """``out[t, j] = sum(y[t, j*d:(j+1)*d] ** 2)`` for a block ``y`` ``(B, K*D)``."""
+def grouped_squares(y, shift, const, k, d, out):  # type: ignore[no-untyped-def]
+    """``out[t, j] = const[j] - sum((y[t, j*d:(j+1)*d] - shift[j*d:(j+1)*d]) ** 2) / 2``
+    for a block ``y`` ``(B, K*D)``: the shift and the scaling in the same pass over it."""
     for t in range(y.shape[0]):
         for j in range(k):
             acc = 0.0
             for i in range(j * d, (j + 1) * d):
-                acc += y[t, i] * y[t, i]
-            out[t, j] = acc
+                v = y[t, i] - shift[i]
+                acc += v * v
+            out[t, j] = const[j] - 0.5 * acc
 
 
 @njit(cache=True, nogil=True)
