@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from faceexpr._arrays import working_float
 from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
 
 if TYPE_CHECKING:  # xarray is imported where it is used: `faceexpr --help` stays fast
@@ -439,8 +440,7 @@ def make_features(
     import xarray as xr
 
     arr = np.asarray(values)
-    if arr.dtype != np.float32:
-        arr = np.asarray(arr, dtype=np.float64)
+    arr = np.asarray(arr, dtype=working_float(arr.dtype))
     if arr.ndim != 2 or arr.shape[1] != len(names):
         raise InvalidFeaturesError(
             f"features must be a (time, {len(names)}) array, got shape {arr.shape}"

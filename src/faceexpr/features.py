@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import xarray as xr
 
+from faceexpr._arrays import working_float
 from faceexpr._typing import FloatArray
 from faceexpr.data import get_fps, make_features, validate_features, validate_pose
 from faceexpr.errors import InvalidFeaturesError, InvalidPoseError
@@ -118,8 +119,7 @@ def feature_matrix(
                 f"(have: {sorted(map(str, kinematics.data_vars))})")
     # the coordinates keep their precision (float32 poses give float32 features: half the
     # memory of long recordings); filled into one array, not stacked column by column
-    dtype = sel.dtype if sel.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    values = np.empty((t, n_lm * d + len(extra)), dtype=dtype)
+    values = np.empty((t, n_lm * d + len(extra)), dtype=working_float(sel.dtype))
     values[:, : n_lm * d] = np.asarray(sel.values).reshape(t, n_lm * d)
     for j, var in enumerate(extra):
         assert kinematics is not None
@@ -189,7 +189,7 @@ class Standardizer:
     def transform(self, features: xr.DataArray) -> xr.DataArray:
         """Return ``(features - mean) / std`` (in the features' own float precision)."""
         v = np.asarray(features.values)
-        dtype = v.dtype if v.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        dtype = working_float(v.dtype)
         data = np.subtract(v, self.mean_, dtype=dtype)
         data /= self.scale_.astype(dtype)
         out = features.copy(data=data)

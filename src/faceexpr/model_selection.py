@@ -24,7 +24,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from faceexpr.data import as_sequences
-from faceexpr.errors import FaceexprError
+from faceexpr.errors import FaceexprError, ParameterError
 from faceexpr.interfaces import StateModel
 from faceexpr.registry import state_model, state_model_class
 
@@ -125,15 +125,24 @@ def _run_fit(backend: str, fit: _Fit, options: dict[str, Any],
     return fit, model, score
 
 
-def _resolve_jobs(n_jobs: int | None, n_fits: int, n_frames: int) -> int:
+def check_n_jobs(n_jobs: object) -> int | None:
+    """``n_jobs`` as an int (or None), checked: a ParameterError unless a positive whole
+    number of processes or None."""
     if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ParameterError(f"n_jobs must be a positive number of processes or None "
+                             f"(--jobs), got {n_jobs!r}")
+    return int(n_jobs)
+
+
+def _resolve_jobs(n_jobs: int | None, n_fits: int, n_frames: int) -> int:
+    jobs = check_n_jobs(n_jobs)
+    if jobs is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else (os.cpu_count() or 1)
-        n_jobs = cores if n_frames >= PARALLEL_FRAMES else 1
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive number of processes or None, got "
-                         f"{n_jobs!r}")
-    return min(n_jobs, n_fits)
+        jobs = cores if n_frames >= PARALLEL_FRAMES else 1
+    return min(jobs, n_fits)
 
 
 def _fits_in_workers(backend: str, fits: list[_Fit], options: dict[str, Any],

@@ -56,7 +56,7 @@ from faceexpr.features import (
 )
 from faceexpr.interfaces import PoseEstimator, StateModel
 from faceexpr.io import to_netcdf
-from faceexpr.model_selection import select_n_states
+from faceexpr.model_selection import check_n_jobs, select_n_states
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.recording import Recording, session_name, unique_names
 from faceexpr.registry import pose_estimator, state_model, state_model_class, triangulator
@@ -353,11 +353,7 @@ class Pipeline:
         if self.precision not in ("float32", "float64"):
             raise ParameterError(f"precision must be 'float32' or 'float64', got "
                                  f"{self.precision!r}")
-        j = self.n_jobs
-        if j is not None and (isinstance(j, bool) or not isinstance(j, (int, np.integer))
-                              or j < 1):
-            raise ParameterError(f"n_jobs must be a positive number of processes or None "
-                                 f"(--jobs), got {j!r}")
+        check_n_jobs(self.n_jobs)
         pca = self.pca
         if pca is not None and not (math.isfinite(pca) and pca >= 0 and (
                 pca < 1 or float(pca).is_integer())):
@@ -425,8 +421,7 @@ class Pipeline:
         if self.n_states == "auto":
             selection = select_n_states(feats, self.candidates, self.state_model,
                                         self.criterion, progress=self.progress,
-                                        n_jobs=None if self.n_jobs is None
-                                        else int(self.n_jobs), **options)
+                                        n_jobs=check_n_jobs(self.n_jobs), **options)
             model = selection.model
         else:
             # the fit's own bar (EM iterations, log-likelihood) where the backend has one

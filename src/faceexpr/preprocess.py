@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import xarray as xr
 
-from faceexpr._arrays import finite_segments, true_runs
+from faceexpr._arrays import finite_segments, true_runs, working_float
 from faceexpr._typing import BoolArray, FloatArray, IntArray
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
@@ -51,8 +51,7 @@ def interpolate_gaps(pose: xr.Dataset, max_gap: int | None = 5) -> xr.Dataset:
     frames = pose["frame"].values.astype(np.float64)
     position = pose["position"].values
     # one copy, filled in place (a gap's frames are never read: only known ones are)
-    filled = np.array(position, dtype=position.dtype if position.dtype.kind == "f"
-                      else np.float64).reshape(len(frames), -1)
+    filled = np.array(position, dtype=working_float(position.dtype)).reshape(len(frames), -1)
     for j in range(filled.shape[1]):
         col = filled[:, j]
         ok: npt.NDArray[np.bool_] = np.isfinite(col)
@@ -298,8 +297,7 @@ def egocentric(
     values = pose["position"].values
     # computed in the pose's own float type (a float32 pose: half the memory); one copy,
     # made relative to the reference in place
-    rel = np.array(values, dtype=values.dtype if values.dtype in (np.float32, np.float64)
-                   else np.float64)
+    rel = np.array(values, dtype=working_float(values.dtype))
     head = rel[:, names.index(reference), :].copy()
     if not np.isfinite(rel).any():
         raise InvalidPoseError(f"{_source(pose)}: no landmark has a position in any frame "
