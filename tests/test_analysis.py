@@ -43,7 +43,8 @@ def states_of(values: list[int], fps: float | None = None) -> xr.DataArray:
 def test_bouts_rows_exact() -> None:
     table = bouts(states_of(SEQ), fps=2.0)
     assert list(table.columns) == [
-        "session", "state", "start_frame", "stop_frame", "n_frames", "start_s", "seconds"
+        "session", "state", "start_frame", "stop_frame", "n_frames", "start_s", "seconds",
+        "censored",
     ]
     assert table["session"].tolist() == [0, 0, 0, 0]
     assert table["state"].tolist() == [0, 1, 2, 0]
@@ -52,6 +53,8 @@ def test_bouts_rows_exact() -> None:
     assert table["n_frames"].tolist() == [2, 3, 2, 1]
     assert table["start_s"].tolist() == [0.0, 1.0, 3.0, 4.0]
     assert table["seconds"].tolist() == [1.0, 1.5, 1.0, 0.5]
+    # start, gap after, gap before, end: no bout of SEQ has a known length
+    assert table["censored"].tolist() == [True, True, True, True]
 
 
 def test_bouts_do_not_cross_sessions_and_fps_from_attrs() -> None:
@@ -125,24 +128,31 @@ def test_different_session_fps_raises() -> None:
 
 
 def test_dwell_times_exact() -> None:
-    dwell = dwell_times(states_of(SEQ), K, fps=2.0)
+    # SEQ framed by other states, so that every bout of SEQ but the one cut by the gap
+    # is complete
+    dwell = dwell_times(states_of([3, *SEQ[:5], 3, *SEQ[6:], 3]), K, fps=2.0)
     assert list(dwell.columns) == [
-        "n_bouts", "mean_frames", "median_frames", "max_frames", "mean_s", "median_s"
+        "n_bouts", "n_censored", "mean_frames", "median_frames", "max_frames", "mean_s",
+        "median_s",
     ]
-    assert dwell["n_bouts"].tolist() == [2, 1, 1, 0]
+    assert dwell["n_bouts"].tolist() == [2, 1, 1, 3]
+    assert dwell["n_censored"].tolist() == [0, 0, 0, 2]  # first and last frame
     assert dwell.loc[0, "mean_frames"] == 1.5
     assert dwell.loc[0, "median_frames"] == 1.5
     assert dwell.loc[0, "max_frames"] == 2.0
     assert dwell.loc[1, "median_frames"] == 3.0
     assert dwell.loc[2, "median_frames"] == 2.0
+    assert dwell.loc[3, "mean_frames"] == 1.0
     assert dwell.loc[0, "mean_s"] == 0.75
     assert dwell.loc[1, "median_s"] == 1.5
-    assert dwell.loc[3].drop("n_bouts").isna().all()
+    empty = dwell_times(states_of(SEQ), K + 1)
+    assert empty.loc[4, "n_bouts"] == 0
+    assert empty.loc[4].drop(["n_bouts", "n_censored"]).isna().all()
 
 
 def test_dwell_times_median_of_odd_count() -> None:
-    dwell = dwell_times(states_of([0, 1, 0, 0, 0, 0, 1, 0, 0]), 2)
-    # bouts of state 0: 1, 4, 2 frames
+    dwell = dwell_times(states_of([1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1]), 2)
+    # complete bouts of state 0: 1, 4, 2 frames
     assert dwell.loc[0, "median_frames"] == 2.0
     assert dwell.loc[0, "max_frames"] == 4.0
     assert dwell["median_s"].isna().all()

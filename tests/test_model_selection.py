@@ -1,4 +1,4 @@
-"""Choosing K (BIC/AIC/held-out), --n-states auto, and matching states across models."""
+"""Choosing K (blocked CV, BIC/ICL/AIC), --n-states auto, and matching states across models."""
 
 from __future__ import annotations
 
@@ -12,7 +12,15 @@ import xarray as xr
 import faceexpr as fe
 from faceexpr.analysis import match_means, match_states, relabel, state_agreement
 from faceexpr.cli import main
-from faceexpr.model_selection import select_n_states, split_heldout
+from faceexpr.model_selection import (
+    autocorrelation_time,
+    blocked_folds,
+    effective_frames,
+    fold_bounds,
+    pick,
+    select_n_states,
+    sticky_priors,
+)
 from faceexpr.synthetic import simulate
 
 
@@ -31,44 +39,92 @@ def five() -> tuple[list[xr.DataArray], xr.DataArray]:
 
 def test_table_and_criteria(five: tuple[list[xr.DataArray], xr.DataArray]) -> None:
     feats, truth = five
-    sel = select_n_states(feats, [3, 5, 7], criterion="heldout", n_init=2)
+    sel = select_n_states(feats, [3, 5, 7], n_init=2)
     table = sel.table
-    assert table.columns.tolist() == ["n_states", "log_likelihood", "n_parameters", "n_frames",
-                                      "bic", "aic", "heldout_log_likelihood", "chosen"]
+    assert table.columns.tolist() == [
+        "n_states", "log_likelihood", "n_parameters", "n_frames", "n_effective_frames",
+        "posterior_entropy", "bic", "icl", "aic", "log_likelihood_per_frame",
+        "bic_per_frame", "icl_per_frame", "aic_per_frame", "cv_mean", "cv_se", "chosen"]
     assert table["n_states"].tolist() == [3, 5, 7]
     n, p, ll = table["n_frames"], table["n_parameters"], table["log_likelihood"]
     np.testing.assert_allclose(table["bic"], -2 * ll + p * np.log(n))
     np.testing.assert_allclose(table["aic"], -2 * ll + 2 * p)
+    np.testing.assert_allclose(table["icl"], table["bic"] + 2 * table["posterior_entropy"])
+    np.testing.assert_allclose(table["bic_per_frame"], table["bic"] / (-2 * n))
+    assert (table["posterior_entropy"] >= 0).all()
     assert p.tolist() == [sel.models[k].n_parameters() for k in (3, 5, 7)]
-    assert sel.best == 5 and table["chosen"].tolist() == [False, True, False]
-    assert table["heldout_log_likelihood"].idxmax() == table["bic"].idxmin() == 1
+    assert sel.criterion == "cv" and sel.best == 5
+    assert table["chosen"].tolist() == [False, True, False]
+    # five contiguous folds per candidate, each scored per held-out frame
+    assert sel.folds.shape[0] == 15 and sel.folds["n_frames"].sum() == 3 * n[0]
+    np.testing.assert_allclose(
+        sel.folds.groupby("n_states")["heldout_log_likelihood"].mean(), table["cv_mean"])
+    assert [pick(table, c) for c in ("cv", "bic", "icl")] == [5, 5, 5]
+    assert not sel.at_edge and sel.edge_message() is None
     assert state_agreement(truth, sel.model.predict(feats[0])) > 0.95
+
+
+def test_one_standard_error_rule_prefers_fewer_states() -> None:
+    table = pd.DataFrame({"n_states": [2, 3, 4, 5], "cv_mean": [-5.0, -3.0, -2.9, -2.8],
+                          "cv_se": [0.1, 0.2, 0.2, 0.25]})
+    # 3 lies within one SE of the best mean (5: -2.8 - 0.25), 2 does not
+    assert pick(table, "cv") == 3
+    table["cv_se"] = 0.01
+    assert pick(table, "cv") == 5
+
+
+def test_blocked_folds_are_contiguous_and_never_join_the_gap() -> None:
+    seq = fe.make_features(np.arange(40.0).reshape(20, 2), ["a", "b"])
+    folds = blocked_folds([seq, seq], 4)
+    assert len(folds) == 4
+    train, test = folds[1]
+    assert [t.sizes["time"] for t in test] == [5, 5]
+    assert test[0].values[:, 0].tolist() == [10.0, 12.0, 14.0, 16.0, 18.0]
+    # the frames before and after the held-out block are separate sequences
+    assert [t.sizes["time"] for t in train] == [5, 10, 5, 10]
+    assert fold_bounds(10, 3) == [(0, 3), (3, 7), (7, 10)]
+    with pytest.raises(fe.FaceexprError, match="too short"):
+        blocked_folds([seq.isel(time=slice(0, 5))], 4)
+
+
+def test_effective_frames_follow_the_autocorrelation() -> None:
+    rng = np.random.default_rng(0)
+    white = rng.standard_normal((4000, 2))
+    assert 0.8 < autocorrelation_time(white[:, 0]) < 1.3
+    # an AR(1) with a = 0.9 has an integrated autocorrelation time (1 + a) / (1 - a) = 19
+    ar = np.zeros(4000)
+    for t in range(1, 4000):
+        ar[t] = 0.9 * ar[t - 1] + rng.standard_normal()
+    assert 14 < autocorrelation_time(ar) < 25
+    n = effective_frames(fe.make_features(np.c_[ar, ar], ["a", "b"]))
+    assert 4000 / 25 < n < 4000 / 14
+
+
+def test_sticky_priors_give_the_expected_dwell() -> None:
+    priors = sticky_priors(30.0, 4)
+    k = 4
+    pseudo = np.full((k, k), priors["transition_concentration"] - 1) + priors[
+        "stickiness"] * np.eye(k)
+    # alone, the prior's rows stay with probability 1 - 1/30: a mean dwell of 30 frames
+    np.testing.assert_allclose(np.diag(pseudo) / pseudo.sum(axis=1), 1 - 1 / 30)
+    assert pseudo.sum(axis=1)[0] == pytest.approx(30.0)  # worth one bout of 30 frames
+    with pytest.raises(fe.ParameterError, match="at least one frame"):
+        sticky_priors(0.5, 3)
 
 
 def test_parallel_fits_equal_serial_fits(
         five: tuple[list[xr.DataArray], xr.DataArray], capsys: pytest.CaptureFixture[str]
 ) -> None:
     feats, _ = five
-    serial = select_n_states(feats, [3, 5], n_init=2, n_jobs=1)
-    parallel = select_n_states(feats, [3, 5], n_init=2, n_jobs=2, progress=True)
+    serial = select_n_states(feats, [3, 5], n_init=2, n_jobs=1, cv_folds=2)
+    parallel = select_n_states(feats, [3, 5], n_init=2, n_jobs=2, cv_folds=2, progress=True)
     pd.testing.assert_frame_equal(serial.table, parallel.table, rtol=1e-10)
     for k in (3, 5):
         np.testing.assert_allclose(parallel.models[k].means_, serial.models[k].means_,
                                    rtol=1e-10)
     bar = capsys.readouterr().err
-    # one bar over every fit: 2 candidates x (all frames, training part) x 2 restarts
-    assert "2 candidates x 2 fits x 2 restart(s)" in bar and "/8 " in bar
-
-
-def test_heldout_split_keeps_the_end_of_every_sequence() -> None:
-    seq = fe.make_features(np.arange(20.0).reshape(10, 2), ["a", "b"])
-    train, test = split_heldout([seq, seq], 0.3)
-    assert [t.sizes["time"] for t in train] == [7, 7]
-    assert test[0].values[0].tolist() == [14.0, 15.0]
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        split_heldout([seq], 1.5)
-    with pytest.raises(fe.FaceexprError, match="too short"):
-        split_heldout([seq.isel(time=slice(0, 3))], 0.2)
+    # one bar over every fit: 2 candidates x (all frames + 2 folds) x 2 restarts
+    assert "2 candidates x 3 fits x 2 restart(s)" in bar and "/12 " in bar
 
 
 def test_bad_arguments(five: tuple[list[xr.DataArray], xr.DataArray]) -> None:
@@ -79,10 +135,13 @@ def test_bad_arguments(five: tuple[list[xr.DataArray], xr.DataArray]) -> None:
         fe.Pipeline(n_jobs=-1).check()
     with pytest.raises(ValueError, match="criterion must be one of"):
         select_n_states(feats, [2], criterion="bayes")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="needs a heldout_fraction"):
-        select_n_states(feats, [2], criterion="heldout", heldout_fraction=None)
+    with pytest.raises(ValueError, match="needs cv_folds"):
+        select_n_states(feats, [2], criterion="cv", cv_folds=None)
     with pytest.raises(ValueError, match="positive numbers of states"):
         select_n_states(feats, [0, 2])
+    for bad in ({"cv_folds": 1}, {"n_init": 0}, {"dwell_time": -1.0}, {"stability": -2}):
+        with pytest.raises(fe.ParameterError):
+            fe.Pipeline(**bad).check()  # type: ignore[arg-type]
 
 
 def test_analyze_n_states_auto_picks_five_expressions(
@@ -93,7 +152,7 @@ def test_analyze_n_states_auto_picks_five_expressions(
     assert main(["analyze", str(csv), "--n-states", "auto", "--candidates", "4", "7",
                  "--n-init", "2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "bic chooses 5 states" in printed
+    assert "cv chooses 5 states (cv 5, bic 5, icl 5, aic" in printed
     table = pd.read_csv(out / "model_selection.csv")
     assert table["n_states"].tolist() == [4, 5, 6, 7]
     assert int(table.loc[table["bic"].idxmin(), "n_states"]) == 5

@@ -83,8 +83,11 @@ def test_timeline_real(result: fe.Result) -> None:
     assert len(fig.axes) == 2
     top, raster = fig.axes
     assert len(top.lines) == 6
+    # principal components are labelled with their share of the variance
+    ratios = feats.attrs["explained_variance_ratio"]
     assert [t.get_text() for t in top.get_yticklabels()] == [
-        str(n) for n in feats["features"].values[:6]]
+        f"PC{k + 1} ({100 * ratios[k]:.0f} %)" for k in range(6)]
+    assert f"6 of {feats.sizes['features']} shown" in top.get_ylabel()
     # the traces are the features, scaled: NaN exactly where the features are NaN
     assert np.array_equal(np.isnan(top.lines[0].get_ydata()),
                           np.isnan(feats.values[:, 0]))
@@ -380,29 +383,48 @@ def test_transitions_nan_rows() -> None:
     assert texts == ["0.90", "0.10", "–", "–"]
 
 
-def test_dwell_times_histograms(result: fe.Result) -> None:
+def test_dwell_times_strips_of_few_bouts(result: fe.Result) -> None:
     bouts = result.bouts
     fig = dwell_times(bouts, K, result.fps)
     assert len(fig.axes) == K
+    strips = 0
     for k, ax in enumerate(fig.axes):
         mine = bouts[bouts["state"] == k]
-        assert sum(p.get_height() for p in ax.patches) == len(mine)
-        for p in ax.patches:
-            assert np.allclose(p.get_facecolor(), rgba(state_colors(K)[k]))
-        assert ax.lines[0].get_xdata()[0] == pytest.approx(mine["seconds"].median())
+        done, cut = mine[~mine["censored"]], mine[mine["censored"]]
+        if len(done) < 10:  # few bouts (most states of 600 frames): every bout a point
+            strips += 1
+            points = [c.get_offsets()[:, 0] for c in ax.collections]
+            assert sorted(np.concatenate(points)) == pytest.approx(sorted(mine["seconds"]))
+        assert f"{len(done)} complete + {len(cut)} censored" in ax.get_title()
+        if len(done):  # the median of the complete bouts only
+            assert ax.lines[0].get_xdata()[0] == pytest.approx(done["seconds"].median())
+    assert strips > 0
     assert fig.axes[-1].get_xlabel() == "bout duration (s)"
+
+
+def test_dwell_times_histogram_leaves_censored_bouts_out_of_the_median() -> None:
+    lengths = np.arange(1, 13)  # 12 complete bouts of 1..12 frames, 2 censored of 40
+    bouts = pd.DataFrame({"state": 0, "n_frames": np.r_[lengths, 40, 40],
+                          "censored": np.r_[np.zeros(12, bool), True, True]})
+    ax = dwell_times(bouts, 1).axes[0]
+    filled = [p for p in ax.patches if p.get_hatch() is None]
+    hatched = [p for p in ax.patches if p.get_hatch()]
+    assert sum(p.get_height() for p in filled) == 12
+    assert sum(p.get_height() for p in hatched) == 2
+    assert all(p.get_x() > 30 for p in hatched)
+    assert ax.lines[0].get_xdata()[0] == 6.5  # not 7.5, the median of all 14
+    labels = [t.get_text() for t in ax.figure.legends[0].get_texts()]
+    assert "censored (cut by start/end/gap)" in labels
 
 
 def test_dwell_times_frames_and_empty_state() -> None:
     bouts = pd.DataFrame({"state": [0, 0, 2], "n_frames": [4, 6, 3]})
     fig = dwell_times(bouts, 3)
-    assert [sum(p.get_height() for p in ax.patches) for ax in fig.axes] == [2, 0, 1]
-    # 6 bins of 1.02 frames up to 6.12: only the bins that hold a bout have a bar
-    assert [p.get_x() for p in fig.axes[0].patches] == pytest.approx([3.06, 5.10])
-    assert [p.get_width() for p in fig.axes[0].patches] == pytest.approx([1.02, 1.02])
-    assert [p.get_x() for p in fig.axes[2].patches] == pytest.approx([2.04])
+    assert [len(ax.patches) for ax in fig.axes] == [0, 0, 0]  # strips, not histograms
+    assert [len(ax.collections) for ax in fig.axes] == [1, 0, 1]
+    assert list(fig.axes[0].collections[0].get_offsets()[:, 0]) == [4, 6]
     assert fig.axes[0].lines[0].get_xdata()[0] == 5.0
-    assert fig.axes[-1].get_xlabel() == "bout duration (frames)"
+    assert fig.axes[-1].get_xlabel() == "bout duration (frames, fps unknown)"
     assert "no bouts" in [t.get_text() for t in fig.axes[1].texts]
     with_fps = dwell_times(bouts, 3, fps=2.0)
     assert with_fps.axes[0].lines[0].get_xdata()[0] == 2.5
@@ -442,17 +464,24 @@ def test_frequencies_without_fps() -> None:
 def test_model_selection_marks_chosen() -> None:
     table = pd.DataFrame({
         "n_states": [2, 3, 4, 5, 6],
-        "bic": [900.0, 700.0, 600.0, 650.0, 700.0],
-        "aic": [880.0, 660.0, 560.0, 580.0, 600.0],
-        "log_likelihood": [-430.0, -320.0, -260.0, -250.0, -245.0],
-        "heldout_log_likelihood": [-450.0, -350.0, -300.0, -310.0, -330.0],
+        "log_likelihood_per_frame": [-4.3, -3.2, -2.6, -2.5, -2.45],
+        "bic_per_frame": [-4.5, -3.5, -3.0, -3.25, -3.5],
+        "icl_per_frame": [-4.6, -3.7, -3.1, -3.4, -3.7],
+        "aic_per_frame": [-4.4, -3.3, -2.8, -2.9, -3.0],
+        "cv_mean": [-4.5, -3.5, -3.0, -3.1, -3.3],
+        "cv_se": [0.2, 0.2, 0.1, 0.3, 0.4],
     })
     fig = model_selection(table, chosen=4)
     assert len(fig.axes) == 2
-    crit, ll = fig.axes
-    assert [line.get_label() for line in crit.lines[:2]] == ["BIC", "AIC"]
-    assert list(crit.lines[0].get_ydata()) == table["bic"].tolist()
-    assert list(ll.lines[1].get_ydata()) == table["heldout_log_likelihood"].tolist()
+    crit, held = fig.axes
+    assert [line.get_label() for line in crit.lines[:4]] == [
+        "training (no penalty)", "BIC", "ICL", "AIC"]
+    assert list(crit.lines[1].get_ydata()) == table["bic_per_frame"].tolist()
+    # the held-out mean with its standard error, and the one-SE line under the best
+    assert list(held.lines[0].get_ydata()) == table["cv_mean"].tolist()
+    se_line = [line for line in held.lines if line.get_label() == "best − 1 SE"]
+    assert len(se_line) == 1 and se_line[0].get_ydata()[0] == pytest.approx(-3.1)
+    assert held.containers  # error bars
     for ax in fig.axes:
         marks = [line for line in ax.lines if line.get_label() == "chosen K = 4"]
         assert len(marks) == 1
@@ -461,13 +490,13 @@ def test_model_selection_marks_chosen() -> None:
 
 
 def test_model_selection_skips_missing_columns_and_repeats() -> None:
-    table = pd.DataFrame({"n_states": [2, 2, 3, 3], "bic": [10.0, 12.0, 8.0, 6.0]})
+    table = pd.DataFrame({"n_states": [2, 2, 3, 3], "bic_per_frame": [10.0, 12.0, 8.0, 6.0]})
     fig = model_selection(table)
     assert len(fig.axes) == 1
     assert list(fig.axes[0].lines[0].get_ydata()) == [11.0, 7.0]  # mean per K
     with pytest.raises(ValueError, match="empty"):
         model_selection(table.iloc[:0])
-    with pytest.raises(ValueError, match="none of the columns"):
+    with pytest.raises(ValueError, match="none of the per-frame columns"):
         model_selection(table[["n_states"]])
     with pytest.raises(ValueError, match="chosen=5"):
         model_selection(table, chosen=5)

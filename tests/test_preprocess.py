@@ -15,11 +15,13 @@ from faceexpr.data import make_pose
 from faceexpr.errors import InvalidPoseError
 from faceexpr.preprocess import (
     egocentric,
+    face_axes,
     interpolate_gaps,
     kabsch_rotations,
     mask_low_confidence,
     smooth,
 )
+from faceexpr.schemes import FACE21
 from faceexpr.synthetic import neutral_face, simulate
 
 # landmarks no expression among the first five prototypes moves
@@ -361,7 +363,8 @@ def test_egocentric_reference_is_origin(sim600) -> None:  # type: ignore[no-unty
     np.testing.assert_array_equal(
         out["head_position"].values, sim600.pose3d["position"].sel(landmarks="nose1").values)
     assert out["head_rotation"].shape == (600, 3, 3)
-    assert list(out["angle"].values) == ["yaw", "pitch", "roll"]
+    assert list(out["angle"].values) == ["pitch", "yaw", "roll"]
+    assert out.attrs["head_angle_frame"] == "face (rear→lear / chin→nose1)"
     assert out.attrs["egocentric_reference"] == "nose1"
     assert history(out)[-1]["step"] == "egocentric"
     assert "head_scale" not in out  # 3D is metric
@@ -373,7 +376,11 @@ def test_egocentric_recovers_true_head_motion(clean_sim) -> None:  # type: ignor
     np.testing.assert_allclose(
         out["head_rotation"].values, np.transpose(clean_sim.head_rotation, (0, 2, 1)),
         atol=1e-9)
-    true_angles = Rotation.from_matrix(clean_sim.head_rotation).as_euler("yxz", degrees=True)
+    # the true rotation written in the template's face frame (left, up, front rows)
+    axes = face_axes(template3d().values, neutral_face()[0], FACE21)
+    assert axes is not None
+    in_face = axes[None] @ clean_sim.head_rotation @ axes.T[None]
+    true_angles = Rotation.from_matrix(in_face).as_euler("YXZ", degrees=True)[:, [1, 0, 2]]
     np.testing.assert_allclose(out["head_angles"].values, true_angles, atol=1e-7)
     # rigid landmarks land exactly on the neutral face
     tmpl = template3d()
@@ -428,7 +435,8 @@ def test_egocentric_invariant_up_to_one_rotation_without_template(sim600) -> Non
 
 
 def test_head_angles_spread_matches_simulation(sim600) -> None:  # type: ignore[no-untyped-def]
-    true = Rotation.from_matrix(sim600.head_rotation).as_euler("yxz", degrees=True)
+    # pitch, yaw, roll: about the face's x (left), y (up), z (front) axes
+    true = Rotation.from_matrix(sim600.head_rotation).as_euler("YXZ", degrees=True)[:, [1, 0, 2]]
     rigid = egocentric(sim600.pose3d, align_landmarks=RIGID)["head_angles"].values
     np.testing.assert_allclose(np.nanstd(rigid, 0), true.std(0), rtol=0.05)
     # the deviation from the truth is a near-constant offset (template orientation)

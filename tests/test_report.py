@@ -77,8 +77,10 @@ def test_svg_and_no_figures(result: Result, tmp_path: Path) -> None:
 
 def test_model_selection_figure_when_several_k_were_compared(result: Result,
                                                              tmp_path: Path) -> None:
-    table = pd.DataFrame({"n_states": [2, 3, 4, 5], "log_likelihood": [-9.0, -7, -6, -5.9],
-                          "bic": [30.0, 25, 20, 22], "aic": [28.0, 22, 18, 19]})
+    table = pd.DataFrame({"n_states": [2, 3, 4, 5],
+                          "log_likelihood_per_frame": [-9.0, -7, -6, -5.9],
+                          "bic_per_frame": [-30.0, -25, -20, -22],
+                          "cv_mean": [-10.0, -8, -7, -7.5], "cv_se": [0.5, 0.5, 0.4, 0.6]})
     result.selection = table
     try:
         out = result.save(tmp_path / "sel")

@@ -54,10 +54,20 @@ from faceexpr.registry import (
 from faceexpr.schemes import FACE21, LandmarkScheme
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
-    from faceexpr import analysis, features, model_selection, plot, preprocess, report, synthetic
+    from faceexpr import (
+        analysis,
+        diagnostics,
+        features,
+        model_selection,
+        plot,
+        preprocess,
+        report,
+        state_stability,
+        synthetic,
+    )
     from faceexpr.backends.anipose import Board, calibrate
     from faceexpr.model_selection import select_n_states
-    from faceexpr.pipeline import Pipeline, Result
+    from faceexpr.pipeline import Pipeline, Result, stability
     from faceexpr.recording import Recording, recordings_from_files
 
 __version__ = "0.1.0"
@@ -76,6 +86,9 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Recording": ("faceexpr.recording", "Recording"),
     "recordings_from_files": ("faceexpr.recording", "recordings_from_files"),
     "select_n_states": ("faceexpr.model_selection", "select_n_states"),
+    "stability": ("faceexpr.pipeline", "stability"),
+    "diagnostics": ("faceexpr.diagnostics", None),
+    "state_stability": ("faceexpr.state_stability", None),
     "Board": ("faceexpr.backends.anipose", "Board"),
     "calibrate": ("faceexpr.backends.anipose", "calibrate"),
 }
@@ -127,6 +140,7 @@ __all__ = [
     "backends",
     "calibrate",
     "data",
+    "diagnostics",
     "features",
     "get_plugin_manager",
     "hookimpl",
@@ -146,7 +160,9 @@ __all__ = [
     "save_pose",
     "schemes",
     "select_n_states",
+    "stability",
     "state_model",
+    "state_stability",
     "synthetic",
     "triangulator",
     "unregister",

@@ -43,6 +43,7 @@ __all__ = [
     "relabel",
     "state_agreement",
     "state_frequencies",
+    "state_mean_intervals",
     "state_means",
     "state_stds",
     "summarize",
@@ -134,6 +135,10 @@ def bouts(states: StatesLike, fps: float | None = None) -> pd.DataFrame:
 
     A frame without a state (``-1``) ends a bout and is not part of any.
 
+    A bout is *censored* when its true length is unknown: it touches the first or the last
+    frame of its session (it may have begun before the recording or go on after it), or a
+    frame without a state borders it (the state may have gone on through the gap).
+
     Parameters
     ----------
     states
@@ -146,28 +151,37 @@ def bouts(states: StatesLike, fps: float | None = None) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``session`` (index of the session in the list, 0 for a single sequence),
         ``state``, ``start_frame``, ``stop_frame`` (exclusive; positions along ``time``
-        within the session), ``n_frames``, ``start_s`` and ``seconds``, in time order.
+        within the session), ``n_frames``, ``start_s``, ``seconds`` and ``censored``
+        (bool, see above), in time order.
 
     Examples
     --------
     >>> import xarray as xr
-    >>> bouts(xr.DataArray([0, 0, 1, -1, 1], dims="time"), fps=2.0)[["state", "n_frames"]]
-       state  n_frames
-    0      0         2
-    1      1         1
-    2      1         1
+    >>> bouts(xr.DataArray([0, 0, 1, 2, -1, 1, 0], dims="time"),
+    ...       fps=2.0)[["state", "n_frames", "censored"]]
+       state  n_frames  censored
+    0      0         2      True
+    1      1         1     False
+    2      2         1      True
+    3      1         1      True
+    4      0         1      True
     """
     rate = _resolve_fps(states, fps)
     parts = []
     for i, labels in enumerate(_all_labels(states)):
         starts, stops, values = _runs(labels)
         keep = values != NO_STATE
+        # runs alternate, so a run's neighbours are the runs before and after it; the
+        # session's ends count as gaps (nothing is known beyond them)
+        gap = np.concatenate([[True], values == NO_STATE, [True]])
+        censored = gap[:-2] | gap[2:]
         parts.append(
             pd.DataFrame({
                 "session": np.full(int(keep.sum()), i, dtype=np.int64),
                 "state": values[keep],
                 "start_frame": starts[keep],
                 "stop_frame": stops[keep],
+                "censored": censored[keep],
             })
         )
     table = pd.concat(parts, ignore_index=True)
@@ -175,6 +189,7 @@ def bouts(states: StatesLike, fps: float | None = None) -> pd.DataFrame:
     scale = 1.0 / rate if rate is not None else math.nan
     table["start_s"] = table["start_frame"].astype(np.float64) * scale
     table["seconds"] = table["n_frames"].astype(np.float64) * scale
+    table["censored"] = table.pop("censored").astype(bool)  # last column, bool when empty
     return table
 
 
@@ -230,7 +245,11 @@ def state_frequencies(
 
 
 def dwell_times(states: StatesLike, n_states: int, fps: float | None = None) -> pd.DataFrame:
-    """Return bout-length statistics per state.
+    """Return bout-length statistics per state, from the bouts of known length.
+
+    Censored bouts (cut by the start or end of a session or by frames without a state, see
+    :func:`bouts`) are counted but left out of the statistics: their true length is
+    unknown, and keeping them would bias short states and long recordings alike.
 
     Parameters
     ----------
@@ -244,26 +263,32 @@ def dwell_times(states: StatesLike, n_states: int, fps: float | None = None) -> 
     Returns
     -------
     pandas.DataFrame
-        Indexed by ``state``, with columns ``n_bouts``, ``mean_frames``,
-        ``median_frames``, ``max_frames``, ``mean_s`` and ``median_s`` (NaN without fps).
+        Indexed by ``state``, with columns ``n_bouts`` (all bouts, censored ones
+        included), ``n_censored``, ``mean_frames``, ``median_frames``, ``max_frames``,
+        ``mean_s`` and ``median_s`` (NaN without fps). The statistics use the uncensored
+        bouts only (``n_bouts - n_censored`` of them): they are NaN for a state whose
+        every bout is censored, e.g. one that lasts the whole recording.
 
     Examples
     --------
     >>> import xarray as xr
-    >>> dwell_times(xr.DataArray([0, 0, 1, 0], dims="time"), 2)["mean_frames"].tolist()
-    [1.5, 1.0]
+    >>> dwell = dwell_times(xr.DataArray([0, 1, 0, 0, 1, 1, 0], dims="time"), 2)
+    >>> dwell["n_bouts"].tolist(), dwell["n_censored"].tolist(), dwell["mean_frames"].tolist()
+    ([3, 2], [2, 0], [2.0, 1.5])
     """
     rate = _resolve_fps(states, fps)
     _all_labels(states, n_states)  # range check
     table = bouts(states, fps=rate)
-    grouped = table.groupby("state")["n_frames"]
     index = _state_index(n_states)
+    complete = table.loc[~table["censored"]].groupby("state")["n_frames"]
+    counts = table.groupby("state")["censored"]
     out = pd.DataFrame(
         {
-            "n_bouts": grouped.size().reindex(index, fill_value=0).astype(np.int64),
-            "mean_frames": grouped.mean().reindex(index).astype(np.float64),
-            "median_frames": grouped.median().reindex(index).astype(np.float64),
-            "max_frames": grouped.max().reindex(index).astype(np.float64),
+            "n_bouts": counts.size().reindex(index, fill_value=0).astype(np.int64),
+            "n_censored": counts.sum().reindex(index, fill_value=0).astype(np.int64),
+            "mean_frames": complete.mean().reindex(index).astype(np.float64),
+            "median_frames": complete.median().reindex(index).astype(np.float64),
+            "max_frames": complete.max().reindex(index).astype(np.float64),
         },
         index=index,
     )
@@ -419,6 +444,113 @@ def state_means(
     [[1.0, 2.0], [4.0, 5.0]]
     """
     return _pose_by_state(pose, states, n_states, "mean")
+
+
+def state_mean_intervals(
+    egocentric: xr.Dataset | Sequence[xr.Dataset],
+    states: StatesLike,
+    n_states: int,
+    n_boot: int = 200,
+    level: float = 0.95,
+    random_state: int | None = 0,
+) -> xr.DataArray:
+    """Return bootstrap confidence intervals of :func:`state_means`, resampling bouts.
+
+    Frames of one bout are not independent (a face barely changes from one frame to the
+    next), so resampling frames would give intervals far too narrow. Each of the
+    ``n_boot`` replicates instead draws a state's bouts with replacement, as many as it
+    has, and takes the frame-weighted mean of the drawn bouts (every bout counts with its
+    frames, NaN landmarks ignored, as in :func:`state_means`). The interval is the
+    percentile interval of the replicates. Censored bouts are included: their frames show
+    the state's face even if their length is unknown.
+
+    Parameters
+    ----------
+    egocentric
+        A single-view pose Dataset (usually egocentric) or a list of them, paired with
+        ``states`` as in :func:`state_means`.
+    states
+        One state sequence or a list of them.
+    n_states
+        Number of states ``K``.
+    n_boot
+        Number of bootstrap replicates.
+    level
+        Confidence level of the interval, between 0 and 1.
+    random_state
+        Seed of the resampling (``None``: a fresh one each call).
+
+    Returns
+    -------
+    xarray.DataArray
+        dims ``(states, landmarks, space, bound)`` with ``bound`` coordinates
+        ``["lower", "upper"]``; attrs ``level``, ``n_boot`` and the pose ``units``. NaN for
+        states without frames; a state with a single bout gets an interval of zero width
+        (there is nothing to resample), so read intervals of states with few bouts with
+        care.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from faceexpr.data import make_pose
+    >>> pose = make_pose(np.arange(12.0).reshape(6, 1, 2), ["nose"])
+    >>> ci = state_mean_intervals(pose, xr.DataArray([0, 0, 1, 0, 1, 0], dims="time"), 2)
+    >>> ci.sel(states=0, space="x").values.round(1).tolist()
+    [[1.0, 10.0]]
+    """
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    poses, _ = _paired(egocentric, states, n_states)
+    for p in poses:
+        validate_pose(p, cameras=False)
+    first = poses[0]["position"]
+    n_landmarks, n_space = first.sizes["landmarks"], first.sizes["space"]
+    bout_state, sums, counts = [], [], []
+    for p, labels in zip(poses, _all_labels(_sessions(states), n_states), strict=True):
+        starts, _, values = _runs(labels)
+        if starts.size == 0:
+            continue
+        position = p["position"].transpose("time", "landmarks", "space").values
+        finite = np.isfinite(position)
+        keep = values != NO_STATE
+        # sums and counts of the finite values of every run of frames, -1 runs dropped
+        sums.append(np.add.reduceat(np.where(finite, position, 0.0), starts, axis=0)[keep])
+        counts.append(np.add.reduceat(finite.astype(np.float64), starts, axis=0)[keep])
+        bout_state.append(values[keep])
+    shape = (n_landmarks * n_space,)
+    all_states = np.concatenate(bout_state) if bout_state else np.zeros(0, np.int64)
+    all_sums = np.concatenate(sums).reshape(-1, *shape) if sums else np.zeros((0, *shape))
+    all_counts = (np.concatenate(counts).reshape(-1, *shape) if counts
+                  else np.zeros((0, *shape)))
+    rng = np.random.default_rng(random_state)
+    tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
+    out = np.full((n_states, n_landmarks * n_space, 2), math.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # 0/0 and all-NaN give NaN
+        for k in range(n_states):
+            mine = all_states == k
+            n_bouts = int(mine.sum())
+            if n_bouts == 0:
+                continue
+            # how often every bout is drawn in every replicate
+            draws = rng.multinomial(n_bouts, np.full(n_bouts, 1.0 / n_bouts), size=n_boot)
+            means = (draws @ all_sums[mine]) / (draws @ all_counts[mine])
+            out[k] = np.nanquantile(means, tails, axis=0).T
+    return xr.DataArray(
+        out.reshape(n_states, n_landmarks, n_space, 2),
+        dims=("states", "landmarks", "space", "bound"),
+        coords={
+            "states": np.arange(n_states),
+            "landmarks": first["landmarks"].values,
+            "space": first["space"].values,
+            "bound": ["lower", "upper"],
+        },
+        name="state_mean_intervals",
+        attrs={"level": level, "n_boot": n_boot,
+               **{k: poses[0].attrs[k] for k in ("units",) if k in poses[0].attrs}},
+    )
 
 
 def state_stds(

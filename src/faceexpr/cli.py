@@ -76,8 +76,7 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
     cls = state_model_class(args.model)
     accepted = cls.accepted_options()
     options: dict[str, Any] = {}
-    for name, value, default in (("covariance_type", args.covariance, "full"),
-                                 ("n_init", args.n_init, 3)):
+    for name, value, default in (("covariance_type", args.covariance, "full"),):
         if name in accepted:
             options[name] = value
         elif value != default:
@@ -115,6 +114,8 @@ class _DEFAULTS(argparse.HelpFormatter):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from faceexpr import _defaults as d
+
     parser = argparse.ArgumentParser(
         prog="faceexpr", description="Facial-expression states from face landmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -133,13 +134,25 @@ def _parser() -> argparse.ArgumentParser:
                          "track videos")
     an.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                     help="pose-estimator option (repeatable), e.g. config=project/config.yaml")
-    an.add_argument("--n-states", type=_n_states, default=9,
+    an.add_argument("--n-states", type=_n_states, default=d.N_STATES,
                     help="number of states, or 'auto': the best of --candidates by "
                          "--criterion")
-    an.add_argument("--candidates", type=int, nargs=2, default=[2, 12], metavar=("MIN", "MAX"),
+    an.add_argument("--candidates", type=int, nargs=2,
+                    default=[min(d.CANDIDATES), max(d.CANDIDATES)], metavar=("MIN", "MAX"),
                     help="numbers of states tried by --n-states auto")
-    an.add_argument("--criterion", choices=["bic", "aic", "heldout"], default="bic",
-                    help="how --n-states auto chooses")
+    an.add_argument("--criterion", choices=["cv", "bic", "icl", "aic", "heldout"],
+                    default=d.CRITERION,
+                    help="how --n-states auto chooses: cv (blocked cross-validation, "
+                         "one-standard-error rule), bic, icl or aic; heldout is cv")
+    an.add_argument("--cv-folds", type=int, default=d.CV_FOLDS,
+                    help="contiguous cross-validation folds of --n-states auto")
+    an.add_argument("--dwell-time", type=float, default=d.DWELL_TIME_S,
+                    metavar="SECONDS",
+                    help="expected time in one expression: the sticky transition prior "
+                         "(0: none)")
+    an.add_argument("--stability", type=int, default=d.STABILITY, metavar="N",
+                    help="refit on N block-bootstrap resamples (and the halves and two "
+                         "seeds) and report how often every state reappears (0: skip)")
     an.add_argument("--jobs", type=int, default=None, metavar="N",
                     help="worker processes for --n-states auto's fits (default: one per "
                          "core on recordings of 20,000 frames or more, else 1)")
@@ -147,22 +160,25 @@ def _parser() -> argparse.ArgumentParser:
                     help="state model backend ('faceexpr backends' lists them)")
     an.add_argument("--covariance", choices=["full", "diag"], default="full",
                     help="covariance of each state's Gaussian")
-    an.add_argument("--n-init", type=int, default=3, help="restarts, best kept")
+    an.add_argument("--n-init", type=int, default=d.N_INIT,
+                    help="restarts, best kept")
     an.add_argument("--reference", default="auto",
                     help="egocentric reference landmark ('auto': the landmark scheme's, "
                          "nose1 for the 21-landmark face)")
     an.add_argument("--no-align", action="store_true", help="do not remove head rotation")
-    an.add_argument("--confidence", type=float, default=0.5,
+    an.add_argument("--confidence", type=float, default=d.CONFIDENCE_THRESHOLD,
                     help="confidence threshold below which points are missing")
-    an.add_argument("--max-gap", type=int, default=10, help="longest gap filled (frames)")
+    an.add_argument("--max-gap", type=int, default=d.MAX_GAP,
+                    help="longest gap filled (frames)")
     an.add_argument("--smooth", choices=["median", "savgol"], default=None,
                     help="smooth the landmarks over time (default: off)")
-    an.add_argument("--pca", type=float, default=10,
+    an.add_argument("--pca", type=float, default=d.PCA,
                     help="principal components to model (0: off; <1: variance fraction)")
     an.add_argument("--fps", type=float, default=None, help="frame rate, if the files lack it")
     an.add_argument("--individual", default=None,
                     help="the individual to read from multi-animal DeepLabCut files")
-    an.add_argument("--seed", type=int, default=0, help="seed of the state model and PCA")
+    an.add_argument("--seed", type=int, default=d.RANDOM_STATE,
+                    help="seed of the state model and PCA")
     an.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                     help="extra state-model option (repeatable)")
     an.add_argument("--out", type=Path, default=Path("faceexpr-out"), help="output folder")
@@ -250,7 +266,9 @@ def _analyze(args: argparse.Namespace) -> int:
         tri_options["method"] = args.triangulation
     low, high = args.candidates
     pipe = Pipeline(n_states=args.n_states, candidates=tuple(range(low, high + 1)),
-                    criterion=args.criterion, state_model=args.model, model_options=model_options,
+                    criterion=args.criterion, cv_folds=args.cv_folds, n_init=args.n_init,
+                    dwell_time=args.dwell_time or None, stability=args.stability,
+                    state_model=args.model, model_options=model_options,
                     estimator=args.estimator, estimator_options=reader_options,
                     confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
@@ -288,12 +306,27 @@ def _analyze(args: argparse.Namespace) -> int:
     freq = result.frequencies
     if result.selection is not None:
         table = result.selection.set_index("n_states")
-        print(table[["log_likelihood", "n_parameters", "bic", "aic",
-                     "heldout_log_likelihood"]].round(1).to_string())
-        print(f"{args.criterion} chooses {result.n_states} states")
+        columns = ["n_parameters", "cv_mean", "cv_se", "bic_per_frame", "icl_per_frame",
+                   "aic_per_frame"]
+        print("model selection (log-likelihood per frame; higher is better):")
+        print(table[[c for c in columns if c in table]].round(3).to_string())
+        assert result.model_selection is not None
+        would = result.model_selection.criteria_summary()
+        others = ", ".join(f"{c} {would[f'{c}_would_choose']}" for c in ("cv", "bic", "icl",
+                                                                          "aic")
+                           if f"{c}_would_choose" in would)
+        print(f"{result.model_selection.criterion} chooses {result.n_states} states "
+              f"({others})")
     print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
           f"state, {result.n_states} states ({result.model.name})")
     print(freq[["n_frames", "relative", "n_bouts"]].round(3).to_string())
+    if result.stability is not None:
+        stab = result.stability
+        print(f"stability over {len(stab.refits)} refits: median ARI {stab.ari:.3f}; "
+              "reappearance per state: " + ", ".join(
+                  f"{s} {r:.0%}" for s, r in stab.per_state["reappearance"].items()))
+    for diagnostic in result.diagnostics:
+        print(diagnostic)
     print(f"results written to {args.out}")
     return 0
 
@@ -338,7 +371,7 @@ def _demo(args: argparse.Namespace) -> int:
                        n_cameras=1 if dims == 2 else 0)
         pose = sim.pose3d if dims == 3 else sim.view(0)
         label = "3D landmarks (mm)" if dims == 3 else "2D landmarks, 1 camera (px)"
-        result = Pipeline(n_states=args.n_states, model_options={"n_init": 3},
+        result = Pipeline(n_states=args.n_states,
                           progress=False).run(pose, names=[f"synthetic{dims}d"])
         ari = state_agreement(sim.states, result.states[0])
         seconds = time.perf_counter() - start

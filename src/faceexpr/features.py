@@ -80,6 +80,8 @@ def head_kinematics(pose: xr.Dataset, window: int = 7, polyorder: int = 2) -> xr
         ang_vel = np.degrees(_derivative(ang, dt, 1, window, polyorder))
         out["head_angles"] = pose["head_angles"]
         out["head_angular_speed"] = (("time",), np.linalg.norm(ang_vel, axis=1))
+        if "head_angle_frame" in pose.attrs:
+            out.attrs["head_angle_frame"] = pose.attrs["head_angle_frame"]
     return out
 
 
@@ -210,6 +212,10 @@ def reduce_pca(
 
     ``n_components`` is a number of components, or a fraction of variance to keep. PCA is
     fitted on the finite rows of all sequences together; rows with NaN stay NaN.
+
+    Every output keeps the input's attrs and adds ``explained_variance_ratio`` (a list of
+    floats, one per component: the fraction of the variance each explains).
+    :func:`component_loadings` turns the returned PCA into landmark displacements.
     """
     from sklearn.decomposition import PCA
 
@@ -235,6 +241,95 @@ def reduce_pca(
         names = [f"pc{i + 1}" for i in range(pca.n_components_)]
         da = make_features(proj, names, time=f["time"].values)
         da.attrs = dict(f.attrs)
+        # a list, not an array: netCDF attrs and JSON keep it as it is
+        da.attrs["explained_variance_ratio"] = [
+            float(r) for r in pca.explained_variance_ratio_]
         out.append(da)
     return out, pca
+
+
+def component_loadings(
+    pca: PCA,
+    feature_names: Sequence[str],
+    scale: Sequence[float] | FloatArray | None = None,
+    space: Sequence[str] = ("x", "y", "z"),
+) -> xr.DataArray:
+    """What each principal component does to the face: landmark displacements.
+
+    Parameters
+    ----------
+    pca
+        A fitted ``sklearn.decomposition.PCA``, e.g. the second value of
+        :func:`reduce_pca`.
+    feature_names
+        Names of the columns the PCA was fitted on, in order (``"lefteye1_x"``...).
+        Columns that are not ``<landmark>_<axis>`` with an axis in ``space`` (kinematic
+        features such as ``"head_speed"``) are left out.
+    scale
+        Standard deviation of every column when the PCA was fitted on standardized
+        features (:attr:`Standardizer.scale_`), to give the displacements in the data's
+        units; ``None`` when the columns were not standardized.
+    space
+        Names of the spatial axes that end a landmark column's name.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(components, landmarks, space)``, coords ``components`` ``"pc1"``...: the
+        displacement of every landmark, in the data's units, when the component's score
+        rises by one standard deviation (the eigenvector times the square root of its
+        variance, times ``scale``). A landmark axis without a column (a constant one,
+        dropped) is 0. attrs ``explained_variance_ratio`` (list of floats) and
+        ``other_share``: the part of each component (squared weights of its unit-length
+        eigenvector) on columns that are not landmark coordinates.
+
+    Raises
+    ------
+    InvalidFeaturesError
+        If ``feature_names`` or ``scale`` does not match the PCA's columns, or no column
+        is a landmark coordinate.
+    """
+    components = np.asarray(pca.components_, dtype=np.float64)
+    names = [str(n) for n in feature_names]
+    if len(names) != components.shape[1]:
+        raise InvalidFeaturesError(
+            f"the PCA was fitted on {components.shape[1]} columns but {len(names)} feature "
+            "names were given")
+    factor = np.ones(len(names)) if scale is None else np.asarray(scale, dtype=np.float64)
+    if factor.shape != (len(names),):
+        raise InvalidFeaturesError(
+            f"scale has {factor.size} values for {len(names)} feature columns")
+    axes = [str(a) for a in space]
+    columns: list[tuple[int, str, str]] = []
+    for j, name in enumerate(names):
+        landmark, _, axis = name.rpartition("_")
+        if landmark and axis in axes:
+            columns.append((j, landmark, axis))
+    if not columns:
+        raise InvalidFeaturesError(
+            f"no feature column is a landmark coordinate '<landmark>_<axis>' with an axis "
+            f"in {axes} (columns: {names[:5]}...)")
+    landmarks = list(dict.fromkeys(lm for _, lm, _ in columns))
+    used = [a for a in axes if any(ax == a for _, _, ax in columns)]
+    # per unit score the columns move by the eigenvector (times the standardizer's scale);
+    # one standard deviation of the score is sqrt(explained variance)
+    per_sd = (components * factor[None, :]
+              * np.sqrt(np.asarray(pca.explained_variance_, dtype=np.float64))[:, None])
+    values = np.zeros((len(components), len(landmarks), len(used)))
+    lm_index = {lm: i for i, lm in enumerate(landmarks)}
+    for j, landmark, axis in columns:
+        values[:, lm_index[landmark], used.index(axis)] = per_sd[:, j]
+    # how much of each (unit-length) eigenvector is on the other columns (head_speed...)
+    rest = np.ones(len(names), dtype=bool)
+    rest[[j for j, _, _ in columns]] = False
+    other = np.sum(components[:, rest] ** 2, axis=1)
+    return xr.DataArray(
+        values, dims=("components", "landmarks", "space"),
+        coords={"components": [f"pc{i + 1}" for i in range(len(components))],
+                "landmarks": landmarks, "space": used},
+        name="loadings",
+        attrs={"explained_variance_ratio": [float(r) for r in pca.explained_variance_ratio_],
+               "other_share": [float(v) for v in other],
+               "meaning": "landmark displacement per standard deviation of the component"},
+    )
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from faceexpr import analysis
+from faceexpr import _defaults, analysis
 from faceexpr._files import (
     OutputLocation,
     check_output,
@@ -41,6 +42,7 @@ from faceexpr.data import (
     with_history,
     with_precision,
 )
+from faceexpr.diagnostics import Diagnostic, diagnose
 from faceexpr.errors import (
     FaceexprError,
     InvalidFeaturesError,
@@ -48,20 +50,30 @@ from faceexpr.errors import (
     ParameterError,
 )
 from faceexpr.features import (
+    Standardizer,
+    component_loadings,
     drop_constant_columns,
     feature_matrix,
     head_kinematics,
     reduce_pca,
-    standardize,
 )
 from faceexpr.interfaces import PoseEstimator, StateModel
 from faceexpr.io import to_netcdf
-from faceexpr.model_selection import check_n_jobs, select_n_states
+from faceexpr.model_selection import (
+    EdgeOfRangeWarning,
+    Selection,
+    check_n_jobs,
+    effective_frames,
+    select_n_states,
+    sticky_priors,
+)
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.recording import Recording, session_name, unique_names
 from faceexpr.registry import pose_estimator, state_model, state_model_class, triangulator
 from faceexpr.report import SESSIONS, write_figures, write_report
 from faceexpr.schemes import SchemeLike, guess_scheme
+from faceexpr.state_stability import Stability
+from faceexpr.state_stability import stability as refit_stability
 
 PoseInput = xr.Dataset | str | os.PathLike[str] | Recording
 """A recording as :meth:`Pipeline.run` takes it: a pose, a pose file or video, or a
@@ -138,14 +150,27 @@ class Pipeline:
         (:func:`faceexpr.model_selection.select_n_states`; the table is
         :attr:`Result.selection`).
     candidates, criterion
-        Numbers of states tried by ``n_states="auto"``, and ``"bic"``, ``"aic"`` or
-        ``"heldout"``.
+        Numbers of states tried by ``n_states="auto"``, and what chooses among them:
+        ``"cv"`` (blocked cross-validation with the one-standard-error rule, the
+        default), ``"bic"``, ``"icl"`` or ``"aic"``
+        (:mod:`faceexpr.model_selection`).
+    cv_folds
+        Contiguous cross-validation folds of ``n_states="auto"``.
     state_model
         Registered StateModel backend name (``fe.backends()`` lists them); the default
         ``"native"`` is faceexpr's own engine (the same Gaussian HMM as ``"hmmlearn"``,
         several times faster).
     model_options
-        Extra options of the state model (e.g. ``covariance_type``, ``n_init``).
+        Extra options of the state model (e.g. ``covariance_type``, ``covariance_prior``,
+        ``stickiness``); they override the pipeline's own.
+    n_init
+        Restarts of the state model (from different seeds; the best is kept), where the
+        backend takes them. The CLI's ``--n-init`` has the same default.
+    dwell_time
+        Expected time in one expression, in seconds: sets the sticky transition prior
+        (:func:`~faceexpr.model_selection.sticky_priors`: as much weight as one bout of
+        this length per state) where the backend takes priors; ``None`` for none.
+        Without a frame rate 30 frames/s is assumed (and said in the diagnostics).
     estimator, estimator_options
         Registered PoseEstimator that reads every input that is not a Dataset (default
         ``"file"``: the inputs are pose files of any registered format; its options
@@ -175,6 +200,9 @@ class Pipeline:
         and make full-covariance HMMs stable.
     random_state
         Seed of the state model and PCA.
+    stability
+        Refits on moving-block bootstrap resamples for :attr:`Result.stability` (besides
+        the two halves and two other seeds); 0 skips it.
     progress
         Show progress bars.
     n_jobs
@@ -188,17 +216,20 @@ class Pipeline:
         the memory; principal components and the state model always compute in float64.
     """
 
-    n_states: int | Literal["auto"] = 9
-    candidates: Sequence[int] = tuple(range(2, 13))
-    criterion: Literal["bic", "aic", "heldout"] = "bic"
-    state_model: str = "native"
+    n_states: int | Literal["auto"] = _defaults.N_STATES
+    candidates: Sequence[int] = _defaults.CANDIDATES
+    criterion: Literal["cv", "bic", "icl", "aic"] = "cv"
+    cv_folds: int = _defaults.CV_FOLDS
+    state_model: str = _defaults.STATE_MODEL
     model_options: dict[str, Any] = field(default_factory=dict)
+    n_init: int = _defaults.N_INIT
+    dwell_time: float | None = _defaults.DWELL_TIME_S
     estimator: str = "file"
     estimator_options: dict[str, Any] = field(default_factory=dict)
     triangulator: str | None = None
     triangulator_options: dict[str, Any] = field(default_factory=dict)
-    confidence_threshold: float | None = 0.5
-    max_gap: int | None = 10
+    confidence_threshold: float | None = _defaults.CONFIDENCE_THRESHOLD
+    max_gap: int | None = _defaults.MAX_GAP
     smoothing: Literal["median", "savgol"] | None = None
     smoothing_window: int = 5
     reference: str = "auto"
@@ -206,11 +237,12 @@ class Pipeline:
     align_landmarks: Sequence[str] | None = None
     kinematic_features: Sequence[str] = ()
     standardize: bool = True
-    pca: int | float | None = 10
-    random_state: int | None = 0
+    pca: int | float | None = _defaults.PCA
+    random_state: int | None = _defaults.RANDOM_STATE
     progress: bool = True
     n_jobs: int | None = None
     precision: Literal["float32", "float64"] = "float32"
+    stability: int = _defaults.STABILITY
 
     def load(self, inputs: PoseInput | Sequence[PoseInput]) -> list[xr.Dataset]:
         """Read or track every input with the registered ``estimator``; Datasets pass
@@ -282,6 +314,11 @@ class Pipeline:
     def features(self, egos: Sequence[xr.Dataset],
                  kinematics: Sequence[xr.Dataset]) -> list[xr.DataArray]:
         """Feature matrices with the same columns for every recording."""
+        return self._features(egos, kinematics).features
+
+    def _features(self, egos: Sequence[xr.Dataset],
+                  kinematics: Sequence[xr.Dataset]) -> _Features:
+        """The feature matrices and the transforms that made them."""
         feats = [feature_matrix(e, kinematics=k, kinematic_features=self.kinematic_features,
                                 drop_constant=False) for e, k in zip(egos, kinematics)]
         # drop columns constant in every recording (the reference landmark) together
@@ -294,14 +331,41 @@ class Pipeline:
             raise InvalidFeaturesError(
                 f"nothing to model in {_sources(egos)}: {what}; states need a time series "
                 "of a moving face")
+        names = [str(n) for n in feats[0]["features"].values]
+        scaler = None
         if self.standardize:
-            feats = standardize(feats)
+            scaler = Standardizer().fit(feats)
+            feats = [scaler.transform(f) for f in feats]
+        pca = loadings = None
         if self.pca:
             # PCA cannot have more components than frames or features
             n_max = min(feats[0].sizes["features"], n_frames)
             n = min(self.pca, n_max) if self.pca >= 1 else self.pca
-            feats, _ = reduce_pca(feats, n, random_state=self.random_state)
-        return feats
+            feats, pca = reduce_pca(feats, n, random_state=self.random_state)
+            with contextlib.suppress(ValueError, KeyError):  # no landmark columns
+                loadings = component_loadings(
+                    pca, names, None if scaler is None else scaler.scale_,
+                    space=[str(v) for v in egos[0]["space"].values])
+        return _Features(feats, names, scaler, pca, loadings)
+
+    def dwell_frames(self, fps: float | None) -> float | None:
+        """The expected dwell time in frames (30 frames/s without ``fps``), or None."""
+        if self.dwell_time is None:
+            return None
+        return max(float(self.dwell_time) * (fps or 30.0), 1.0)
+
+    def model_options_for(self, n_states: int | None, fps: float | None) -> dict[str, Any]:
+        """The state model's options: the seed, ``n_init`` and the sticky prior of
+        ``dwell_time`` for ``n_states`` where the backend takes them (None: left to
+        :func:`~faceexpr.model_selection.select_n_states`), then ``model_options``."""
+        accepted = state_model_class(self.state_model).accepted_options()
+        options: dict[str, Any] = {"random_state": self.random_state}
+        if "n_init" in accepted:
+            options["n_init"] = int(self.n_init)
+        dwell = self.dwell_frames(fps)
+        if n_states is not None and dwell is not None and "stickiness" in accepted:
+            options.update(sticky_priors(dwell, n_states))
+        return {**options, **self.model_options}
 
     def check_enough_frames(self, feats: Sequence[xr.DataArray],
                             n_states: Sequence[int]) -> None:
@@ -347,9 +411,19 @@ class Pipeline:
                 isinstance(c, (int, np.integer)) and c >= 1 for c in candidates)):
             raise ParameterError(f"candidates must be positive whole numbers of states, got "
                                 f"{candidates!r}")
-        if self.criterion not in ("bic", "aic", "heldout"):
-            raise ParameterError(f"criterion must be 'bic', 'aic' or 'heldout', got "
+        if self.criterion not in ("cv", "bic", "icl", "aic", "heldout"):
+            raise ParameterError(f"criterion must be 'cv', 'bic', 'icl' or 'aic', got "
                                 f"{self.criterion!r}")
+        for name, value, low in (("cv_folds", self.cv_folds, 2), ("n_init", self.n_init, 1),
+                                 ("stability", self.stability, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+                    or value < low:
+                raise ParameterError(f"{name} must be a whole number >= {low}, got {value!r}")
+        dwell = self.dwell_time
+        if dwell is not None and not (isinstance(dwell, (int, float, np.number))
+                                      and math.isfinite(dwell) and dwell > 0):
+            raise ParameterError(f"dwell_time must be a positive number of seconds or None "
+                                 f"(--dwell-time), got {dwell!r}")
         if self.precision not in ("float32", "float64"):
             raise ParameterError(f"precision must be 'float32' or 'float64', got "
                                  f"{self.precision!r}")
@@ -374,8 +448,8 @@ class Pipeline:
             raise ParameterError(
                 f"model_options must not set {sorted(taken)}: give n_states and "
                 "random_state (--n-states, --seed) to the pipeline itself")
-        state_model(self.state_model, n_states=k if isinstance(k, int) else max(candidates),
-                    **{"random_state": self.random_state, **self.model_options})
+        n = k if isinstance(k, int) else max(candidates)
+        state_model(self.state_model, n_states=n, **self.model_options_for(n, None))
 
     def run(self, inputs: PoseInput | Sequence[PoseInput],
             names: Sequence[str] | None = None) -> Result:
@@ -413,17 +487,25 @@ class Pipeline:
             egos.append(self.clean(pose, template, rec))
             bar.update()
         kin = [head_kinematics(e) for e in egos]
-        feats = self.features(egos, kin)
+        made = self._features(egos, kin)
+        feats = made.features
         self.check_enough_frames(feats, [self.n_states] if isinstance(self.n_states, int)
                                  else list(self.candidates))
-        options = {"random_state": self.random_state, **self.model_options}
+        fps = get_fps(egos[0])
         selection = None
         if self.n_states == "auto":
-            selection = select_n_states(feats, self.candidates, self.state_model,
-                                        self.criterion, progress=self.progress,
-                                        n_jobs=check_n_jobs(self.n_jobs), **options)
+            options = self.model_options_for(None, fps)
+            with warnings.catch_warnings():
+                # the edge of the range becomes a diagnostic of the result
+                warnings.simplefilter("ignore", EdgeOfRangeWarning)
+                selection = select_n_states(
+                    feats, self.candidates, self.state_model, self.criterion,
+                    cv_folds=self.cv_folds, progress=self.progress,
+                    n_jobs=check_n_jobs(self.n_jobs), dwell_frames=self.dwell_frames(fps),
+                    **options)
             model = selection.model
         else:
+            options = self.model_options_for(int(self.n_states), fps)
             # the fit's own bar (EM iterations, log-likelihood) where the backend has one
             accepted = state_model_class(self.state_model).accepted_options()
             if "progress" in accepted and "progress" not in options:
@@ -438,9 +520,44 @@ class Pipeline:
         posteriors = [model.predict_proba(f) for f in feats]
         bar.update()
         bar.close()
-        return Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
-                      kinematics=kin, features=feats, states=states, posteriors=posteriors,
-                      model=model, selection=None if selection is None else selection.table)
+        result = Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
+                        kinematics=kin, features=feats, states=states,
+                        posteriors=posteriors, model=model,
+                        selection=None if selection is None else selection.table,
+                        model_selection=selection, transforms=made,
+                        n_effective_frames=effective_frames(feats))
+        if self.stability:
+            result.check_stability(self.stability)
+        result.diagnostics = result.diagnose()
+        return result
+
+
+def _versions(backend: str) -> dict[str, str | None]:
+    """Versions of faceexpr, its core libraries and the state model's libraries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["faceexpr", "numpy", "scipy", "pandas", "xarray", "scikit-learn",
+             *state_model_class(backend).requires]
+    out: dict[str, str | None] = {}
+    for name in dict.fromkeys(names):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+@dataclass
+class _Features:
+    """The feature matrices of a run and what made them from the landmark columns."""
+
+    features: list[xr.DataArray]
+    names: list[str]
+    """Columns before standardisation and PCA."""
+    scaler: Standardizer | None = None
+    pca: Any = None
+    loadings: xr.DataArray | None = None
+    """Each component as landmark displacements ``(components, landmarks, space)``."""
 
 
 def _finite_frames(feats: Sequence[xr.DataArray]) -> int:
@@ -470,6 +587,43 @@ class Result:
     model: StateModel
     selection: pd.DataFrame | None = None
     """Model-selection table when several numbers of states were compared."""
+    model_selection: Selection | None = field(default=None, repr=False)
+    """The whole selection (table, folds, models) when several K were compared."""
+    transforms: _Features | None = field(default=None, repr=False)
+    n_effective_frames: float | None = None
+    """Independent frames the features are worth, from their autocorrelation."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    """Coded warnings and notes about the fit (:func:`faceexpr.diagnostics.diagnose`)."""
+    stability: Stability | None = None
+    """Reproducibility of the states under refits (:meth:`check_stability`)."""
+
+    def diagnose(self) -> list[Diagnostic]:
+        """The diagnostics of this result, computed afresh."""
+        return diagnose(self.model, self.features, self.states, self.egocentric,
+                        self.kinematics, self.model_selection, self.n_effective_frames,
+                        self.fps)
+
+    def check_stability(self, n_resamples: int = 10, **options: Any) -> Stability:
+        """Refit on ``n_resamples`` moving-block bootstrap resamples, the two halves and
+        two other seeds (:func:`faceexpr.state_stability.stability`), keep the result as
+        :attr:`stability` and return it."""
+        self.stability = refit_stability(
+            self.features, self.states, backend=self.model.name, n_states=self.n_states,
+            model_options=self.refit_options(), egocentric=self.egocentric,
+            n_resamples=n_resamples, random_state=self.pipeline.random_state,
+            progress=self.pipeline.progress, **options)
+        return self.stability
+
+    def refit_options(self) -> dict[str, Any]:
+        """The fitted model's options without its seed and progress bar: what a refit
+        of the same model (:meth:`check_stability`) takes."""
+        return {k: v for k, v in self.model.options.items()
+                if k not in ("progress", "random_state")}
+
+    @property
+    def loadings(self) -> xr.DataArray | None:
+        """Each principal component as landmark displacements (None without PCA)."""
+        return None if self.transforms is None else self.transforms.loadings
 
     @property
     def n_states(self) -> int:
@@ -534,19 +688,96 @@ class Result:
         return pd.concat(parts, ignore_index=True)
 
     def summary(self) -> dict[str, Any]:
-        """What was fitted, on how much data, and how well."""
+        """What was fitted, on how much data, how well, what to doubt, and how it was
+        made: the diagnostics, the selection, the stability and the provenance."""
+        model = self.model
         return {
             "sessions": self.sessions, "n_states": self.n_states,
-            "state_model": self.model.name, "model_options": self.model.options,
+            "state_model": model.name, "model_options": model.options,
             "n_frames": int(sum(s.size for s in self.states)),
             "n_frames_with_state": int(sum((s.values >= 0).sum() for s in self.states)),
-            "n_features": len(self.model.feature_names_ or []),
-            "log_likelihood": self.model.score(self.features),
+            "n_effective_frames": self.n_effective_frames,
+            "n_features": len(model.feature_names_ or []),
+            "n_parameters": model.n_parameters(),
+            "log_likelihood": model.score(self.features),
             "dims": n_spatial_dims(self.egocentric[0]),
             "fps": self.fps,
+            "fps_note": None if self.fps else (
+                "no frame rate in the input: times are frame numbers, the seconds and "
+                "bouts-per-minute columns are empty (give --fps / fps=)"),
             "n_states_chosen_by": None if self.selection is None else self.pipeline.criterion,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "selection": None if self.model_selection is None else {
+                **self.model_selection.criteria_summary(),
+                "cv_folds": self.pipeline.cv_folds,
+                "table": self.model_selection.table.to_dict(orient="records")},
+            "stability": None if self.stability is None else self.stability.to_dict(),
+            "provenance": self.provenance(),
             "history": list(self.egocentric[0].attrs.get("faceexpr_history", [])),
         }
+
+    def provenance(self) -> dict[str, Any]:
+        """Every step with its parameters, the seeds and restarts, and the versions of
+        faceexpr and of the libraries it ran."""
+        pipe, model = self.pipeline, self.model
+        made = self.transforms
+        fps = self.fps
+        steps: list[dict[str, Any]] = [
+            {"step": "load", "estimator": pipe.estimator,
+             "estimator_options": pipe.estimator_options,
+             "files": [f for p in self.poses for f in p.attrs.get("source_files", [])]},
+        ]
+        if any("cameras" in p.dims for p in self.poses):
+            steps.append({"step": "triangulate", "triangulator": pipe.triangulator,
+                          "options": pipe.triangulator_options})
+        steps += [
+            {"step": "mask_low_confidence", "confidence_threshold": pipe.confidence_threshold},
+            {"step": "interpolate_gaps", "max_gap_frames": pipe.max_gap},
+            {"step": "smooth", "method": pipe.smoothing,
+             "window_frames": pipe.smoothing_window if pipe.smoothing else None},
+            {"step": "egocentric", "reference": pipe.reference_of(self.poses[0]),
+             "align": pipe.align,
+             "align_landmarks": None if pipe.align_landmarks is None
+             else list(pipe.align_landmarks),
+             "template": "the first recording's mean aligned face" if pipe.align else None,
+             "head_angle_frame": self.egocentric[0].attrs.get("head_angle_frame")},
+            {"step": "features", "columns": None if made is None else made.names,
+             "kinematic_features": list(pipe.kinematic_features)},
+        ]
+        scaler = None if made is None else made.scaler
+        steps.append({"step": "standardize", "enabled": pipe.standardize,
+                      "mean": None if scaler is None else scaler.mean_.tolist(),
+                      "scale": None if scaler is None else scaler.scale_.tolist()})
+        pca = None if made is None else made.pca
+        steps.append({
+            "step": "pca", "requested": pipe.pca,
+            "n_components": None if pca is None else int(pca.n_components_),
+            "explained_variance_ratio": None if pca is None
+            else [float(v) for v in pca.explained_variance_ratio_],
+            "components": None if pca is None else np.asarray(pca.components_).tolist(),
+            "random_state": pipe.random_state})
+        if self.model_selection is not None:
+            sel = self.model_selection
+            steps.append({"step": "select_n_states", "criterion": sel.criterion,
+                          "candidates": sel.candidates, "cv_folds": pipe.cv_folds,
+                          "chosen": sel.best})
+        defaults = {name: opt.default for name, opt in
+                    state_model_class(model.name).accepted_options().items()}
+        priors = {name: model.options.get(name, defaults.get(name))
+                  for name in ("stickiness", "transition_concentration", "covariance_prior")
+                  if name in defaults}
+        steps.append({
+            "step": "state_model", "backend": model.name, "n_states": model.n_states,
+            "options": {k: v for k, v in model.options.items() if k != "progress"},
+            "priors": priors, "dwell_time_s": pipe.dwell_time,
+            "dwell_frames": pipe.dwell_frames(fps) if priors else None,
+            "fps_assumed_for_prior": None if fps or not priors else 30.0,
+            "random_state": model.random_state,
+            "n_init": model.options.get("n_init"),
+            "restart_log_likelihoods": getattr(model, "restart_log_likelihoods_", None),
+            "n_iter": getattr(model, "n_iter_", None),
+            "converged": getattr(model, "converged_", None)})
+        return {"steps": steps, "versions": _versions(model.name)}
 
     def save(
         self,
@@ -641,3 +872,25 @@ class Result:
         if self.selection is not None:
             _csv(self.selection, folder / "model_selection.csv", index=False)
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
+
+
+def stability(result: Result, n_resamples: int = 10, **options: Any) -> Stability:
+    """How reproducible the states of ``result`` are: refits on ``n_resamples``
+    moving-block bootstrap resamples, the two halves and two other seeds, states matched
+    to the result's (Hungarian on means); kept as ``result.stability``.
+
+    ``options`` go to :func:`faceexpr.state_stability.stability` (``block_frames``,
+    ``threshold``, ``halves``, ``seeds``).
+
+    Examples
+    --------
+    >>> import faceexpr as fe
+    >>> from faceexpr.synthetic.faces import simulate
+    >>> sim = simulate(900, n_expressions=3)
+    >>> result = fe.Pipeline(n_states=3, progress=False).run(sim.pose3d)
+    >>> stab = fe.stability(result, n_resamples=4)
+    >>> stab.per_state["reappearance"].tolist()
+    [1.0, 1.0, 1.0]
+    """
+    return result.check_stability(n_resamples, **options)
+

@@ -6,6 +6,7 @@ one and records itself in ``attrs["faceexpr_history"]``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -17,6 +18,7 @@ from faceexpr._arrays import finite_segments, true_runs, working_float
 from faceexpr._typing import BoolArray, FloatArray, IntArray
 from faceexpr.data import validate_pose, with_history
 from faceexpr.errors import InvalidPoseError
+from faceexpr.schemes import LandmarkScheme, guess_scheme
 
 
 def mask_low_confidence(pose: xr.Dataset, threshold: float = 0.5) -> xr.Dataset:
@@ -252,6 +254,122 @@ def _rms_size(points: FloatArray) -> FloatArray:
     return np.asarray(np.sqrt(np.nanmean(np.sum(centred**2, axis=-1), axis=1)))
 
 
+def face_axes(face: FloatArray, landmarks: Sequence[str],
+              scheme: LandmarkScheme | None) -> FloatArray | None:
+    """Rotation whose rows point to the face's left, up, and out of its front.
+
+    Parameters
+    ----------
+    face
+        ``(landmarks, 3)`` face, e.g. the mean egocentric face.
+    landmarks
+        Names of the rows of ``face``.
+    scheme
+        Scheme whose ``left_right`` pair (``from → to``) points to the face's left and
+        whose ``down_up`` pair points up.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        ``(3, 3)``: left, then up made orthogonal to left, then their cross product (out
+        of the face in a right-handed data frame). ``None`` when the scheme has no such
+        pairs, the face lacks one of their landmarks, or the pairs are degenerate.
+    """
+    if scheme is None or not scheme.left_right or not scheme.down_up:
+        return None
+    index = {str(name): i for i, name in enumerate(landmarks)}
+    pairs = (scheme.left_right, scheme.down_up)
+    if any(name not in index for pair in pairs for name in pair):
+        return None
+    left, up = (np.asarray(face[index[b]] - face[index[a]], dtype=np.float64)
+                for a, b in pairs)
+    if not (np.isfinite(left).all() and np.isfinite(up).all()):
+        return None
+    size = float(np.linalg.norm(left))
+    if not size > 0:
+        return None
+    left = left / size
+    up = up - left * (up @ left)
+    if not np.linalg.norm(up) > 1e-6 * size:
+        return None  # down-up along left-right: the pairs span no plane
+    up = up / np.linalg.norm(up)
+    return np.stack([left, up, np.cross(left, up)])
+
+
+def head_angles(rotation: FloatArray, axes: FloatArray | None = None,
+                space: Sequence[str] = ("x", "y", "z")) -> tuple[FloatArray, list[str]]:
+    """Euler angles (degrees) of the 3D head rotations of :func:`egocentric`.
+
+    Parameters
+    ----------
+    rotation
+        ``(T, 3, 3)`` alignment rotations (``head_rotation``: data frame → template); the
+        head's own rotation away from the template is their inverse. NaN rows stay NaN.
+    axes
+        The face's axes in the data frame, rows left, up, front (:func:`face_axes`), or
+        ``None`` to use the data's axes.
+    space
+        Names of the data's axes (for the names without a face frame).
+
+    Returns
+    -------
+    angles : numpy.ndarray
+        ``(T, 3)``. With ``axes``: ``pitch``, ``yaw``, ``roll``, the head's rotation
+        expressed in the face's frame and split as yaw about the up axis, then pitch
+        about the (turned) left–right axis, then roll about the (turned) front axis
+        (intrinsic Y-X'-Z''). By the right-hand rule: positive pitch lowers the nose,
+        positive yaw turns the face to its own left, positive roll lowers its right ear.
+        Without ``axes``: rotations about the data's x, then y', then z'' axes
+        (intrinsic X-Y'-Z'').
+    names : list of str
+        ``["pitch", "yaw", "roll"]`` or ``["rot_x", "rot_y", "rot_z"]`` (after ``space``).
+    """
+    from scipy.spatial.transform import Rotation
+
+    rot = np.asarray(rotation, dtype=np.float64)
+    good = np.isfinite(rot).all((1, 2))
+    angles = np.full((len(rot), 3), np.nan)
+    # rot maps head to template; the head's own rotation is its inverse
+    own = np.transpose(rot[good], (0, 2, 1))
+    if good.any() and axes is None:
+        angles[good] = Rotation.from_matrix(own).as_euler("XYZ", degrees=True)
+    elif good.any():
+        # the same rotation written in face coordinates: F H F^T
+        in_face = np.asarray(axes)[None] @ own @ np.asarray(axes).T[None]
+        # scipy gives the angles in the order of the sequence (yaw, pitch, roll)
+        yaw_pitch_roll = Rotation.from_matrix(in_face).as_euler("YXZ", degrees=True)
+        angles[good] = yaw_pitch_roll[:, [1, 0, 2]]
+    names = ["pitch", "yaw", "roll"] if axes is not None else [f"rot_{a}" for a in space]
+    return angles, names
+
+
+def _face_frame_of(names: list[str], aligned: FloatArray, template: xr.DataArray | None,
+                   scheme: LandmarkScheme | None) -> tuple[FloatArray | None, str]:
+    """The face's axes for the head angles, and how to name that frame.
+
+    From the given template when it has the scheme's landmark pairs (recordings aligned
+    to one template share one face frame), else from the mean aligned face.
+    """
+    scheme = scheme if scheme is not None else guess_scheme(names)
+    axes = None
+    if scheme is not None and scheme.left_right and scheme.down_up:
+        pair_names = [*scheme.left_right, *scheme.down_up]
+        if template is not None and set(pair_names) <= {
+                str(n) for n in template["landmarks"].values}:
+            face = np.asarray(template.sel(landmarks=pair_names).values, dtype=np.float64)
+            axes = face_axes(face, pair_names, scheme)
+        if axes is None and set(pair_names) <= set(names):
+            sub = aligned[:, [names.index(n) for n in pair_names], :]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a never-seen landmark
+                face = np.nanmean(sub, axis=0)
+            axes = face_axes(face, pair_names, scheme)
+    if axes is None or scheme is None or not scheme.left_right or not scheme.down_up:
+        return None, "data axes"
+    (a, b), (c, e) = scheme.left_right, scheme.down_up
+    return axes, f"face ({a}→{b} / {c}→{e})"
+
+
 def egocentric(
     pose: xr.Dataset,
     reference: str = "nose1",
@@ -261,6 +379,7 @@ def egocentric(
     template: xr.DataArray | None = None,
     n_iter: int = 3,
     scale: bool | None = None,
+    scheme: LandmarkScheme | None = None,
 ) -> xr.Dataset:
     """Express landmarks relative to the head: subtract a reference, remove rotation.
 
@@ -283,14 +402,22 @@ def egocentric(
         Also remove the face's apparent size (distance to the camera), making the
         alignment a similarity transform. ``None`` (default): in 2D only, where moving
         towards the camera changes the size; 3D data are metric.
+    scheme
+        Landmark scheme whose ``left_right`` and ``down_up`` pairs give the face's own
+        axes for the 3D head angles (default: guessed from the landmark names with
+        :func:`faceexpr.schemes.guess_scheme`).
 
     Returns
     -------
     xarray.Dataset
         Egocentric ``position``, plus ``head_position`` ``(time, space)`` (the reference
         landmark), and with ``align`` ``head_rotation`` ``(time, rot_row, rot_col)`` and
-        ``head_angles`` ``(time, angle)`` in degrees (yaw/pitch/roll in 3D, roll in 2D)
-        and with ``scale`` ``head_scale`` ``(time,)`` (size relative to the template).
+        ``head_angles`` ``(time, angle)`` in degrees, and with ``scale`` ``head_scale``
+        ``(time,)`` (size relative to the template). In 3D the angles are ``pitch``,
+        ``yaw``, ``roll`` about the face's own left–right, down–up and front axes when the
+        scheme's landmark pairs define them (see :func:`head_angles`), else ``rot_x``,
+        ``rot_y``, ``rot_z`` about the data's axes; in 2D ``roll`` (in-plane).
+        ``attrs["head_angle_frame"]`` says which frame the angles are in.
     """
     validate_pose(pose, cameras=False, landmarks=[reference, *(align_landmarks or [])])
     names = [str(n) for n in pose["landmarks"].values]
@@ -345,19 +472,16 @@ def egocentric(
         out.coords["rot_col"] = list(pose["space"].values)
         out["head_rotation"] = (("time", "rot_row", "rot_col"), rot)
         if d == 3:
-            from scipy.spatial.transform import Rotation
-
-            good = np.isfinite(rot).all((1, 2))
-            angles = np.full((len(rot), 3), np.nan)
-            # rot maps head to template; the head's own rotation is its inverse
-            angles[good] = Rotation.from_matrix(
-                np.transpose(rot[good], (0, 2, 1))).as_euler("yxz", degrees=True)
-            out["head_angles"] = (("time", "angle"), angles)
-            out.coords["angle"] = ["yaw", "pitch", "roll"]
+            axes, frame = _face_frame_of(names, rel, template, scheme)
+            angles, angle_names = head_angles(rot, axes,
+                                              [str(s) for s in pose["space"].values])
         else:
             roll = np.degrees(np.arctan2(-rot[:, 1, 0], rot[:, 0, 0]))
-            out["head_angles"] = (("time", "angle"), roll[:, None])
-            out.coords["angle"] = ["roll"]
+            angles, angle_names, frame = roll[:, None], ["roll"], "image plane"
+        out["head_angles"] = (("time", "angle"), angles, {"units": "degrees",
+                                                          "frame": frame})
+        out.coords["angle"] = angle_names
+        out.attrs["head_angle_frame"] = frame
         params["align_landmarks"] = list(align_landmarks) if align_landmarks else "all"
     out["position"] = pose["position"].copy(data=rel)
     out.attrs["egocentric_reference"] = reference

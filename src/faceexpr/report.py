@@ -66,6 +66,12 @@ class Result(Protocol):
     def dwell_times(self) -> pd.DataFrame: ...
     @property
     def transitions(self) -> xr.DataArray: ...
+    @property
+    def diagnostics(self) -> Sequence[Any]: ...
+    @property
+    def stability(self) -> Any: ...
+    @property
+    def loadings(self) -> xr.DataArray | None: ...
     def summary(self) -> dict[str, Any]: ...
 
 
@@ -82,18 +88,24 @@ class FigureFile:
 def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str,
                                                                     Callable[[], Figure]]]:
     """(file stem, title, caption, how to draw it) of every figure that applies."""
+    from faceexpr.analysis import state_mean_intervals
     from faceexpr.plot import dynamics, ethogram, faces, head, selection
+    from faceexpr.plot import loadings as loadings_plot
+    from faceexpr.plot import stability as stability_plot
 
     k = result.n_states
     freq = result.frequencies["relative"]
+    ci = state_mean_intervals(result.egocentric, result.states, k)
     plan: list[tuple[str, str, str, Callable[[], Figure]]] = [
         ("expressions", "Expressions",
-         "Average egocentric face of every state, with its share of the frames.",
-         lambda: faces.expressions(result.expressions, scheme, freq)),
+         "Average egocentric face of every state, with its share of the frames; crosses: "
+         "95% bootstrap intervals of every landmark (bouts resampled).",
+         lambda: faces.expressions(result.expressions, scheme, freq, intervals=ci)),
         ("expressions_relative", "Expressions as displacements",
          "Every state's face (colour) against the overall mean face (grey); differences "
-         "magnified ×3 so small expressions show.",
-         lambda: faces.expressions(result.expressions, scheme, freq, relative=True)),
+         "magnified ×3 so small expressions show; crosses: 95% bootstrap intervals.",
+         lambda: faces.expressions(result.expressions, scheme, freq, relative=True,
+                                   intervals=ci)),
         ("frequencies", "State frequencies",
          "Time spent in every state, absolute and relative.",
          lambda: dynamics.frequencies(result.frequencies)),
@@ -101,8 +113,9 @@ def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str
          "Probability of the next frame's state given this frame's state.",
          lambda: dynamics.transitions(result.transitions)),
         ("dwell_times", "Dwell times",
-         "Distribution of the length of uninterrupted stays in every state; the line is "
-         "the median.",
+         "Bout durations per state: a histogram, or one point per bout when there are "
+         "fewer than 10 complete bouts; bouts cut by the start or end of the recording or "
+         "by a gap (censored) are marked (hatched or hollow) and left out of the median.",
          lambda: dynamics.dwell_times(result.bouts, k, result.fps)),
         ("kinematics_by_state", "Head kinematics by state",
          "Distribution of head speed and acceleration in the frames of every state.",
@@ -117,11 +130,32 @@ def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str
         plan.append((f"{SESSIONS}/{name}/kinematics", f"Head kinematics: {name}",
                      "Head position, velocity and acceleration over time, with the states.",
                      partial(head.kinematics, kin, states, k)))
+    loads = result.loadings
+    if loads is not None:
+        mean_face = result.egocentric[0]["position"].mean("time")
+        mean_face.attrs["units"] = result.egocentric[0].attrs.get("units", "")
+        plan.insert(2, ("loadings", "What the features are: principal components",
+                        "Every principal component the states are fitted on, as landmark "
+                        "displacements (arrows, +2 SD of its score) on the mean face, with "
+                        "its share of the variance.",
+                        partial(loadings_plot.loadings, loads, mean_face, scheme=scheme)))
     table = result.selection
     if table is not None and len(table) > 1:
         plan.append(("model_selection", "Model selection",
-                     "Information criteria and log-likelihood against the number of states.",
+                     "Every criterion as a log-likelihood per frame (higher is better): "
+                     "in-sample scores penalised by BIC, ICL and AIC (left), and the "
+                     "held-out log-likelihood of blocked cross-validation, mean ± standard "
+                     "error over contiguous folds (right; the dashed line is one standard "
+                     "error below the best: the fewest states above it are chosen).",
                      lambda: selection.model_selection(table, chosen=k)))
+    stab = result.stability
+    if stab is not None:
+        plan.append(("stability", "Stability of the states",
+                     "How often every state reappears (Jaccard overlap of its frames of at "
+                     "least the threshold) when the model is refitted on block-bootstrap "
+                     "resamples, the two halves and other seeds (left), and the adjusted "
+                     "Rand index of every refit's states with these (right).",
+                     partial(stability_plot.stability, stab)))
     return plan
 
 
@@ -197,6 +231,8 @@ td, th { border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: right; }
 figure { margin: 1em 0; } img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; }
 code { background: #f4f4f4; padding: 0 0.2em; }
+ul.diagnostics li.warning { color: #8a1c00; } ul.diagnostics li { margin: 0.3em 0; }
+p.note { color: #555; font-size: 0.9em; }
 """
 
 
@@ -209,6 +245,10 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     folder = Path(folder)
     summary = result.summary()
     esc = html.escape
+    steps = {s["step"]: s for s in summary.get("provenance", {}).get("steps", [])}
+    model_step = steps.get("state_model", {})
+    pca_step = steps.get("pca", {})
+    explained = pca_step.get("explained_variance_ratio")
     facts = {
         "Sessions": ", ".join(summary["sessions"]),
         "States": summary["n_states"],
@@ -218,14 +258,36 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
         "Dimensions": f"{summary['dims']}D",
         "Frame rate": f"{summary['fps']:g} fps" if summary["fps"] else "unknown",
         "Log-likelihood": f"{summary['log_likelihood']:.1f}",
+        "Free parameters": summary.get("n_parameters"),
+        "Effective frames": "" if summary.get("n_effective_frames") is None
+        else f"{summary['n_effective_frames']:.0f} (frames / autocorrelation time)",
+        "Chosen by": summary.get("n_states_chosen_by") or "given",
+        "Seed, restarts": f"{model_step.get('random_state')}, {model_step.get('n_init')}",
+        "Priors": ", ".join(f"{k} {v:.3g}" for k, v in (model_step.get("priors") or {})
+                            .items() if isinstance(v, (int, float))),
+        "PCA": "off" if not explained else
+        f"{len(explained)} components, {sum(explained):.0%} of the variance",
     }
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
              f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
-             f"<h1>{esc(title)}</h1>", "<table>"]
+             f"<h1>{esc(title)}</h1>"]
+    parts += _diagnostics_html(result.diagnostics)
+    parts.append("<table>")
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()]
     parts.append("</table>")
-    parts += ["<h2>State frequencies</h2>", _html_table(result.frequencies),
-              "<h2>Dwell times</h2>", _html_table(result.dwell_times)]
+    no_fps = "" if summary["fps"] else (
+        "<p class='note'>The input has no frame rate: times are frame numbers and the "
+        "columns in seconds and per minute are empty (give <code>--fps</code>).</p>")
+    parts += ["<h2>State frequencies</h2>", no_fps, _html_table(result.frequencies),
+              "<h2>Dwell times</h2>",
+              "<p class='note'>Bouts cut by the start or end of a recording, or by frames "
+              "without a state (censored), are counted but left out of the statistics.</p>",
+              _html_table(result.dwell_times)]
+    if result.stability is not None:
+        parts += ["<h2>Stability</h2>",
+                  f"<p>Median adjusted Rand index over {len(result.stability.refits)} "
+                  f"refits: {result.stability.ari:.3f}.</p>",
+                  _html_table(result.stability.per_state)]
     def link(path: Path) -> str:  # relative, so the folder can be moved as a whole
         return Path(os.path.relpath(path, folder)).as_posix()
 
@@ -241,6 +303,7 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
                           for p in fig.paths[1:])
         parts.append(f"<figcaption>{esc(fig.caption)} {others}</figcaption></figure>"
                      if not main.endswith(".mp4") else f"<p>{esc(fig.caption)}</p>")
+    parts += _provenance_html(summary.get("provenance", {}))
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                    if p.is_file() and p.suffix in {".csv", ".nc", ".npz", ".json"})
     parts += ["<h2>Files</h2>", "<ul>"]
@@ -250,6 +313,45 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     text = "\n".join(parts)
     atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return out
+
+
+def _diagnostics_html(diagnostics: Sequence[Any]) -> list[str]:
+    """The diagnostics as the first section of the page (warnings first)."""
+    esc = html.escape
+    if not diagnostics:
+        return ["<h2>Diagnostics</h2>", "<p>No warnings.</p>"]
+    out = ["<h2>Diagnostics</h2>", "<ul class='diagnostics'>"]
+    for d in diagnostics:
+        out.append(f"<li class='{esc(d.severity)}'><strong>{esc(d.severity)}</strong> "
+                   f"<code>{esc(d.code)}</code>: {esc(d.message)}</li>")
+    return [*out, "</ul>"]
+
+
+def _provenance_html(provenance: Mapping[str, Any]) -> list[str]:
+    """Every step with its parameters, and the versions (large arrays only summarised)."""
+    esc = html.escape
+
+    def shown(value: Any) -> str:
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            return f"{len(value)} x {len(value[0])} array (in summary.json)"
+        if isinstance(value, list) and len(value) > 12:
+            head = ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v)
+                             for v in value[:6])
+            return f"[{head}, … {len(value)} values] (in summary.json)"
+        if isinstance(value, list):
+            return ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value)
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    rows = []
+    for step in provenance.get("steps", []):
+        params = "; ".join(f"{k}: {shown(v)}" for k, v in step.items() if k != "step")
+        rows.append(f"<tr><th>{esc(str(step.get('step')))}</th>"
+                    f"<td style='text-align:left'>{esc(params)}</td></tr>")
+    versions = ", ".join(f"{k} {v}" for k, v in provenance.get("versions", {}).items())
+    return ["<h2>Provenance</h2>", "<table>", *rows, "</table>",
+            f"<p>Versions: {esc(versions)}</p>"]
 
 
 def _html_table(table: pd.DataFrame) -> str:

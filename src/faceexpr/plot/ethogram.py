@@ -11,6 +11,7 @@ from faceexpr._typing import FloatArray
 from faceexpr.plot._lines import envelope
 from faceexpr.plot._states import binned_columns, chip_labels, draw_state_strip, state_labels
 from faceexpr.plot._style import NO_STATE_COLOR, state_colors, time_axis
+from faceexpr.plot.loadings import component_label
 
 TRACE_COLOR = "#222222"
 """Colour of feature traces drawn over state bands."""
@@ -19,6 +20,21 @@ BAND_ALPHA = 0.35
 
 
 # --------------------------------------------------------------------------- timeline
+
+
+def _trace_names(names: list[str], total: int,
+                 explained: object) -> tuple[list[str], str]:
+    """Lane labels (``PC1 (23 %)`` for principal components) and the y label."""
+    shown = len(names)
+    ratios = (list(np.asarray(explained, dtype=np.float64).ravel())
+              if isinstance(explained, (list, tuple, np.ndarray)) else [])
+    numbers = [int(n[2:]) if n[:2] == "pc" and n[2:].isdigit() else 0 for n in names]
+    if not ratios or len(ratios) != total or not all(1 <= k <= total for k in numbers):
+        return names, f"feature (scaled, offset)\n{shown} of {total} shown"
+    labels = [component_label(k - 1, ratios[k - 1]) for k in numbers]
+    share = 100.0 * sum(ratios[k - 1] for k in numbers)
+    return labels, (f"principal component (scaled, offset)\n{shown} of {total} shown, "
+                    f"{share:.0f} % of variance")
 
 
 def _scaled_traces(values: FloatArray) -> FloatArray:
@@ -48,7 +64,9 @@ def timeline(
     ----------
     features
         Feature matrix with dims ``(time, features)``; NaN rows (frames without
-        landmarks) leave gaps.
+        landmarks) leave gaps. Principal components of
+        :func:`faceexpr.features.reduce_pca` (``attrs["explained_variance_ratio"]``) are
+        labelled ``PC1 (23 %)``, with the share of variance each explains.
     states
         State sequence ``(time,)`` aligned with ``features``; ``-1`` means no state.
         Its ``time`` coordinate is in seconds when ``attrs["fps"]`` is set, else the
@@ -64,9 +82,10 @@ def timeline(
     -------
     matplotlib.figure.Figure
         Two axes sharing x: the top one holds the feature traces (one lane per feature,
-        each scaled to its 1st–99th percentile range) over bands coloured by state; the
-        bottom one is a raster with one row per state (``"state k"``, coloured chips) that
-        is filled where the state is active, plus a grey ``"no state"`` row when some
+        each scaled to its 1st–99th percentile range; the y label says how many of how
+        many features or components are shown) over bands coloured by state; the bottom
+        one is a raster with one row per state (``"state k"``, coloured chips) that is
+        filled where the state is active, plus a grey ``"no state"`` row when some
         frames have no state.
 
     Raises
@@ -90,6 +109,8 @@ def timeline(
     feats = features.transpose("time", other).isel({other: slice(0, max_features)})
     names = ([str(n) for n in feats[other].values] if other in feats.coords
              else [f"feature {j}" for j in range(feats.sizes[other])])
+    names, ylabel = _trace_names(names, features.sizes[other],
+                                 features.attrs.get("explained_variance_ratio"))
     x, xlabel = time_axis(states)
     # long recordings: a raster column holds several frames, filled if any has the state
     cols, width, left, right, image_right = binned_columns(x)
@@ -111,7 +132,7 @@ def timeline(
                     linewidth=0.7, zorder=2)
     ax_top.set_ylim(lo, hi)
     ax_top.set_yticks(offsets, names)
-    ax_top.set_ylabel("feature (scaled, offset)")
+    ax_top.set_ylabel(ylabel)
     ax_top.tick_params(axis="y", length=0)
 
     # Bottom: one-hot raster, row k filled where state k is active.

@@ -17,7 +17,7 @@ from faceexpr.plot._states import chip_labels, draw_state_strip, state_labels, t
 from faceexpr.plot._style import NO_STATE_COLOR, panel_grid, state_colors, time_axis
 
 COMPONENT_COLORS: tuple[str, ...] = ("#000000", "#E69F00", "#0072B2", "#009E73")
-"""Line colours of the x, y, z (or yaw, pitch, roll) components; not state colours."""
+"""Line colours of the x, y, z (or pitch, yaw, roll) components; not state colours."""
 
 _UNIT_NAMES = {"pixels": "px", "pixel": "px", "px": "px", "mm": "mm",
                "millimeters": "mm", "millimetres": "mm"}
@@ -72,8 +72,9 @@ def kinematics(
     kinematics
         Output of :func:`faceexpr.features.head_kinematics`: ``head_position``,
         ``head_velocity``, ``head_acceleration`` ``(time, space)`` and optionally
-        ``head_angles`` ``(time, angle)``; attrs ``units`` (``"mm"``/``"pixels"``) and
-        ``fps``.
+        ``head_angles`` ``(time, angle)`` (its ``angle`` names label the lines: ``pitch``,
+        ``yaw``, ``roll`` in the face's frame, ``rot_x``... about the data's axes); attrs
+        ``units`` (``"mm"``/``"pixels"``) and ``fps``.
     states
         Optional state sequence ``(time,)`` of the same recording (``-1`` = no state),
         drawn as a strip below the panels.
@@ -84,7 +85,7 @@ def kinematics(
     -------
     matplotlib.figure.Figure
         One panel per variable present (position, velocity, acceleration, angles), one
-        line per component (x, y[, z] or yaw, pitch, roll), sharing the time axis; units
+        line per component (x, y[, z], or the angle names), sharing the time axis; units
         in the y labels (per second when fps is known, per frame otherwise). With
         ``states``, a last thin panel shows the state of every frame and a legend below
         the figure names the states.
@@ -134,7 +135,10 @@ def kinematics(
             ax.plot(*envelope(x, values[:, j]),
                     color=COMPONENT_COLORS[j % len(COMPONENT_COLORS)],
                     linewidth=0.8, label=comp)
-        ax.set_ylabel(f"{_NAMES[name]} ({units[name]})")
+        # angles about the data's axes (no face frame) are not the head's pitch/yaw/roll
+        about_data = name == "head_angles" and all(c.startswith("rot_") for c in comps)
+        ax.set_ylabel(f"{'rotation, data axes' if about_data else _NAMES[name]} "
+                      f"({units[name]})")
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), frameon=False,
                   fontsize="small", handlelength=1.5)
         ax.grid(axis="y", color="#EEEEEE", linewidth=0.6)

@@ -1,4 +1,4 @@
-"""Choosing the number of states: information criteria and likelihoods against K."""
+"""Choosing the number of states: every criterion per frame against K."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ CHOSEN_COLOR = "#000000"
 """Colour of the line marking the chosen number of states."""
 
 _PANELS: tuple[tuple[str, tuple[tuple[str, str, str, str], ...]], ...] = (
-    ("information criterion (lower is better)", (
-        ("bic", "BIC", "#004488", "o"),
-        ("aic", "AIC", "#BB5566", "s"),
+    ("in-sample log-likelihood per frame", (
+        ("log_likelihood_per_frame", "training (no penalty)", "#999999", "."),
+        ("bic_per_frame", "BIC", "#004488", "o"),
+        ("icl_per_frame", "ICL", "#DDAA33", "^"),
+        ("aic_per_frame", "AIC", "#BB5566", "s"),
     )),
-    ("log-likelihood (higher is better)", (
-        ("log_likelihood", "training", "#004488", "o"),
-        ("heldout_log_likelihood", "held-out", "#BB5566", "s"),
+    ("held-out log-likelihood per frame", (
+        ("cv_mean", "blocked CV (mean ± SE)", "#228833", "o"),
     )),
 )
+"""Panels of the figure: every score as a log-likelihood per frame (higher is better)."""
 
 
 def _draw_metric(ax: Axes, table: pd.DataFrame, column: str, label: str, color: str,
@@ -32,8 +34,18 @@ def _draw_metric(ax: Axes, table: pd.DataFrame, column: str, label: str, color: 
     if data.empty:
         return
     mean = data.groupby("n_states")[column].mean()
-    ax.plot(mean.index.to_numpy(np.float64), mean.to_numpy(np.float64), color=color,
-            marker=marker, markersize=5, linewidth=1.5, label=label)
+    x, y = mean.index.to_numpy(np.float64), mean.to_numpy(np.float64)
+    if column == "cv_mean" and "cv_se" in table:
+        se = table.groupby("n_states")["cv_se"].mean().reindex(mean.index).to_numpy(
+            np.float64)
+        ax.errorbar(x, y, yerr=np.nan_to_num(se), color=color, marker=marker,
+                    markersize=5, linewidth=1.5, capsize=3, label=label)
+        if np.isfinite(y).any():
+            top = int(np.nanargmax(y))
+            ax.axhline(y[top] - np.nan_to_num(se[top]), color=color, linestyle="--",
+                       linewidth=1, label="best − 1 SE")
+        return
+    ax.plot(x, y, color=color, marker=marker, markersize=5, linewidth=1.5, label=label)
     if data["n_states"].duplicated().any():
         ax.plot(data["n_states"].to_numpy(np.float64), data[column].to_numpy(np.float64),
                 linestyle="none", marker=marker, markersize=3, color=color, alpha=0.4)
@@ -46,17 +58,21 @@ def model_selection(table: pd.DataFrame, chosen: int | None = None) -> Figure:
     ----------
     table
         One row per fitted model (several per K allowed, e.g. seeds or folds), with
-        column ``n_states`` and any of ``bic``, ``aic``, ``log_likelihood``,
-        ``heldout_log_likelihood``.
+        column ``n_states`` and any of the per-frame scores of
+        :func:`faceexpr.model_selection.select_n_states` (``log_likelihood_per_frame``,
+        ``bic_per_frame``, ``icl_per_frame``, ``aic_per_frame``, ``cv_mean`` with
+        ``cv_se``).
     chosen
         The number of states picked; marked by a dotted vertical line in every panel.
 
     Returns
     -------
     matplotlib.figure.Figure
-        Up to two panels: information criteria (BIC, AIC) and log-likelihoods (training,
-        held-out) against K; the line shows the mean per K and, where K repeats, every
-        row is a faint dot. Panels whose columns are all missing are left out.
+        Up to two panels, both in log-likelihood per frame (higher is better): the
+        in-sample scores (training, BIC, ICL, AIC) and the held-out score of blocked
+        cross-validation with its standard error and the one-standard-error line; the
+        line shows the mean per K and, where K repeats, every row is a faint dot. Panels
+        whose columns are all missing are left out.
 
     Raises
     ------
@@ -73,8 +89,9 @@ def model_selection(table: pd.DataFrame, chosen: int | None = None) -> Figure:
               for ylabel, metrics in _PANELS]
     panels = [(ylabel, metrics) for ylabel, metrics in panels if metrics]
     if not panels:
-        raise ValueError("the model-selection table has none of the columns bic, aic, "
-                         "log_likelihood, heldout_log_likelihood")
+        raise ValueError("the model-selection table has none of the per-frame columns "
+                         "log_likelihood_per_frame, bic_per_frame, icl_per_frame, "
+                         "aic_per_frame, cv_mean")
     ks = table["n_states"].to_numpy(np.float64)
     if chosen is not None and chosen not in set(ks.tolist()):
         raise ValueError(f"chosen={chosen} is not among the table's n_states "

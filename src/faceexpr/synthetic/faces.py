@@ -157,10 +157,16 @@ class SyntheticFace:
         return write_calibration_toml(self.cameras, path)
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, dims: int, tau: float) -> FloatArray:
-    """Unit-variance noise low-pass filtered with time constant ``tau`` frames (AR(1))."""
+def _smooth_noise(rng: np.random.Generator, n: int, dims: int, tau: float,
+                  order: int = 1) -> FloatArray:
+    """Unit-variance noise low-pass filtered with time constant ``tau`` frames: AR(1) for
+    ``order`` 1, that filter applied ``order`` times (smoother paths) otherwise."""
     a = np.exp(-1.0 / tau)
-    x = lfilter([np.sqrt(1 - a * a)], [1, -a], rng.standard_normal((n, dims)), axis=0)
+    x = rng.standard_normal((n, dims))
+    for _ in range(order):
+        x = lfilter([np.sqrt(1 - a * a)], [1, -a], x, axis=0)
+    if order > 1:
+        x = x / max(float(np.std(x)), 1e-12)
     return np.asarray(x)
 
 
@@ -176,6 +182,34 @@ def sticky_chain(
     steps = np.where(switch, jumps, 0)
     steps[0] = 0
     return np.asarray((first + np.cumsum(steps)) % n_states, dtype=np.int64)
+
+
+def _chain_with_visits(rng: np.random.Generator, n_frames: int, n_states: int,
+                       mean_dwell: float, min_visits: int) -> npt.NDArray[np.int64]:
+    """A sticky chain in which every state has at least ``min_visits`` bouts (redrawn)."""
+    for _ in range(1000):
+        states = sticky_chain(rng, n_frames, n_states, mean_dwell)
+        starts = states[np.r_[True, states[1:] != states[:-1]]]
+        if np.bincount(starts, minlength=n_states).min() >= min_visits:
+            return states
+    raise ValueError(f"{n_frames} frames with a mean dwell of {mean_dwell:g} frames cannot "
+                     f"give every one of {n_states} expressions {min_visits} bouts; use "
+                     "more frames or a shorter dwell")
+
+
+def short_recording(seed: int | None = 0, n_frames: int = 450) -> SyntheticFace:
+    """A recording as short and hard as a real webcam or Anipose session of one face.
+
+    450 frames (15 s at 30 fps) of 3 expressions, each in at least 3 bouts; slow
+    transitions and a slow drift within expressions (lag-1 autocorrelation of the
+    coordinates about 0.99); a nearly flat face (depth extent under 10% of its width,
+    as triangulated faces often are); a little noise and dropout. The states of
+    :func:`simulate`'s default are far easier to recover.
+    """
+    return simulate(n_frames, n_expressions=3, mean_dwell_s=1.2, ease=0.6,
+                    expression_jitter=0.15, head_rotation_deg=2.0, head_translation_mm=15.0,
+                    noise_mm=0.05, drift_mm=0.2, drift_tau=20.0, depth_scale=0.05,
+                    min_visits=3, smoothness=2, seed=seed)
 
 
 def simulate(
@@ -194,6 +228,11 @@ def simulate(
     n_cameras: int = 0,
     noise_px: float = 0.5,
     outliers: float = 0.0,
+    depth_scale: float = 1.0,
+    drift_mm: float = 0.0,
+    drift_tau: float = 15.0,
+    min_visits: int = 0,
+    smoothness: int = 1,
     seed: int | None = 0,
 ) -> SyntheticFace:
     """Simulate a face switching between expressions, with head motion and cameras.
@@ -228,6 +267,22 @@ def simulate(
         Noise of the 2D projections.
     outliers
         Fraction of 2D points replaced by a wrong position anywhere in the image.
+    depth_scale
+        Multiplies the face's depth (its z coordinates and the expressions' z
+        displacements): below 1 a flatter face, as triangulated faces often are.
+    drift_mm
+        Standard deviation of a slow drift of every landmark within an expression (an
+        AR(1) process with time constant ``drift_tau`` frames): real faces never hold an
+        expression still, and the drift makes frames strongly autocorrelated.
+    drift_tau
+        Time constant of the drift, in frames.
+    min_visits
+        Redraw the state sequence until every expression occurs in at least this many
+        separate bouts.
+    smoothness
+        Order of the low-pass filter of the head motion and the drift: 1 is an AR(1)
+        process, 2 and more are smoother (lag-1 autocorrelations nearer 1, as tracked
+        and filtered landmarks are).
     seed
         Seed of the random generator.
 
@@ -245,8 +300,11 @@ def simulate(
         raise ValueError(f"n_frames must be >= 2, got {n_frames}")
     rng = np.random.default_rng(seed)
     names, face = neutral_face()
+    face = face * np.array([1.0, 1.0, depth_scale])
     disp = expression_scale * expression_displacements(n_expressions)
-    states = sticky_chain(rng, n_frames, n_expressions, mean_dwell_s * fps)
+    disp[..., 2] *= depth_scale
+    states = _chain_with_visits(rng, n_frames, n_expressions, mean_dwell_s * fps,
+                                min_visits)
 
     intensity = 1.0 + expression_jitter * _smooth_noise(rng, n_frames, 1, 5.0)
     expr = disp[states] * intensity[:, :, None]
@@ -255,10 +313,13 @@ def simulate(
     # faces do not jump: ease each change over a few frames
     expr = np.asarray(lfilter([1 - ease], [1, -ease], expr, axis=0))
     local = face[None] + expr
+    if drift_mm:
+        local = local + drift_mm * _smooth_noise(rng, n_frames, local[0].size, drift_tau,
+                                                 smoothness).reshape(local.shape)
 
-    angles = head_rotation_deg * _smooth_noise(rng, n_frames, 3, 2.0 * fps)
+    angles = head_rotation_deg * _smooth_noise(rng, n_frames, 3, 2.0 * fps, smoothness)
     rot = Rotation.from_euler("yxz", angles, degrees=True).as_matrix()
-    trans = head_translation_mm * _smooth_noise(rng, n_frames, 3, 2.0 * fps)
+    trans = head_translation_mm * _smooth_noise(rng, n_frames, 3, 2.0 * fps, smoothness)
     world = np.einsum("tij,tlj->tli", rot, local) + trans[:, None, :]
     pos3d = world + noise_mm * rng.standard_normal(world.shape)
     lost = rng.random(pos3d.shape[:2]) < dropout
@@ -268,7 +329,8 @@ def simulate(
     state_da = xr.DataArray(
         states, dims=("time",), coords=time_coords(n_frames, fps), name="state",
         attrs={"fps": fps, "expressions": list(EXPRESSION_NAMES[:n_expressions])})
-    params = {"n_frames": n_frames, "n_expressions": n_expressions, "seed": seed}
+    params = {"n_frames": n_frames, "n_expressions": n_expressions, "seed": seed,
+              "depth_scale": depth_scale, "drift_mm": drift_mm, "drift_tau": drift_tau}
     pose3d = with_history(
         make_pose(pos3d, names, conf3d, fps=fps, source_software="faceexpr.synthetic",
                   units="mm"), "synthetic.simulate", **params)

@@ -86,6 +86,8 @@ class NativeStateModel(StateModel):
     ----------
     log_likelihood_
         Total log-likelihood of the fitted frames under the kept model.
+    restart_log_likelihoods_
+        The final log-likelihood of every restart (``-inf`` where one broke down).
     n_iter_
         EM iterations the kept restart ran.
     converged_
@@ -247,6 +249,7 @@ class NativeStateModel(StateModel):
         n_init = int(self.options["n_init"])
         best: dict[str, FloatArray] | None = None
         best_ll, best_history, best_conv, failure = -math.inf, [], False, ""
+        lls = []
         for i in range(n_init):
             seed = None if self.random_state is None else int(self.random_state) + i
             start = kmeans_start(x, self.n_states, min_covar=float(self.options["min_covar"]),
@@ -259,6 +262,7 @@ class NativeStateModel(StateModel):
                                            params["transmat"]).sum())
             except _EMFailed as exc:
                 failure, ll = str(exc), -math.inf
+            lls.append(ll)
             if math.isfinite(ll) and ll > best_ll:
                 best, best_ll, best_history, best_conv = params, ll, history, conv
         if best is None:
@@ -270,6 +274,7 @@ class NativeStateModel(StateModel):
                 "covariance_prior, covariance_type='diag' or fewer features")
         self._set_params({**best, "means": best["means"] + centre})
         self.log_likelihood_ = best_ll
+        self.restart_log_likelihoods_ = lls
         self.history_ = best_history
         self.n_iter_ = len(best_history)
         self.converged_ = best_conv
