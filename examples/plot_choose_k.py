@@ -3,9 +3,11 @@ Choosing the number of states
 =============================
 
 How many expressions does a recording have? :func:`faceexpr.select_n_states` fits a
-model for every candidate K and compares them by BIC (the default), AIC or the
-log-likelihood of held-out data. Here the synthetic face switches between five
-expressions at once (``ease=0``: a true 5-state HMM), so the answer is known.
+model for every candidate K and compares them by blocked cross-validation (the default:
+the held-out log-likelihood per frame of contiguous folds, with the one-standard-error
+rule), BIC, ICL or AIC, all in log-likelihood per frame. Here the synthetic face switches
+between five expressions at once (``ease=0``: a true 5-state HMM), so the answer is
+known.
 """
 
 # %%
@@ -26,13 +28,15 @@ print(features[0].sizes)
 # %%
 # Fit every candidate
 # -------------------
-# The last 20% of every recording is held out for ``heldout_log_likelihood`` (per frame,
-# from models fitted on the first 80%); the other columns come from the models fitted on
-# all frames. Lower BIC and AIC are better, higher held-out log-likelihood is better.
-sel = fe.select_n_states(features, candidates=[3, 4, 5, 6, 7], criterion="bic",
-                         heldout_fraction=0.2)
-print(sel.table.round(2).to_string(index=False))
-print("BIC chooses K =", sel.best)
+# Each of 5 contiguous fifths of the recording is held out in turn (``cv_mean`` and
+# ``cv_se``: the held-out log-likelihood per frame, mean and standard error over the
+# folds); the other columns come from the models fitted on all frames, as totals (lower
+# is better) and per frame (higher is better).
+sel = fe.select_n_states(features, candidates=[3, 4, 5, 6, 7], criterion="cv")
+columns = ["n_states", "n_parameters", "cv_mean", "cv_se", "bic_per_frame",
+           "icl_per_frame", "aic_per_frame"]
+print(sel.table[columns].round(2).to_string(index=False))
+print(sel.criteria_summary())
 
 # %%
 # ``sel.model`` is the fitted model with the chosen K, ready to label the frames:
@@ -47,8 +51,9 @@ fig = fe.plot.model_selection(sel.table, sel.best)
 # ---------------------------------------
 # ``Pipeline(n_states="auto", candidates=..., criterion=...)`` does the same inside
 # :meth:`~faceexpr.pipeline.Pipeline.run` and keeps the table as ``result.selection``;
-# ``faceexpr analyze ... --n-states auto --candidates 3 7 --criterion bic`` writes it as
-# ``model_selection.csv`` and ``model_selection.png``.
+# ``faceexpr analyze ... --n-states auto --candidates 3 7`` writes it as
+# ``model_selection.csv`` and ``model_selection.png``; a choice at the edge of the
+# candidates is a warning in the result's diagnostics.
 #
 # Real faces change expression over a few frames. With the simulation's default easing
 # (``ease=0.5``) BIC tends to prefer one or more extra states that hold the transition

@@ -44,7 +44,8 @@ def test_table_and_criteria(five: tuple[list[xr.DataArray], xr.DataArray]) -> No
     assert table.columns.tolist() == [
         "n_states", "log_likelihood", "n_parameters", "n_frames", "n_effective_frames",
         "posterior_entropy", "bic", "icl", "aic", "log_likelihood_per_frame",
-        "bic_per_frame", "icl_per_frame", "aic_per_frame", "cv_mean", "cv_se", "chosen"]
+        "bic_per_frame", "icl_per_frame", "aic_per_frame", "cv_mean", "cv_se",
+        "cv_se_vs_best", "chosen"]
     assert table["n_states"].tolist() == [3, 5, 7]
     n, p, ll = table["n_frames"], table["n_parameters"], table["log_likelihood"]
     np.testing.assert_allclose(table["bic"], -2 * ll + p * np.log(n))
@@ -67,10 +68,15 @@ def test_table_and_criteria(five: tuple[list[xr.DataArray], xr.DataArray]) -> No
 def test_one_standard_error_rule_prefers_fewer_states() -> None:
     table = pd.DataFrame({"n_states": [2, 3, 4, 5], "cv_mean": [-5.0, -3.0, -2.9, -2.8],
                           "cv_se": [0.1, 0.2, 0.2, 0.25]})
-    # 3 lies within one SE of the best mean (5: -2.8 - 0.25), 2 does not
+    # without paired errors: 3 lies within one SE of the best mean (5: -2.8 - 0.25)
     assert pick(table, "cv") == 3
     table["cv_se"] = 0.01
     assert pick(table, "cv") == 5
+    # with them, each candidate's own error of its difference from the best decides
+    table["cv_se_vs_best"] = [3.0, 0.1, 0.15, 0.0]
+    assert pick(table, "cv") == 2
+    table["cv_se_vs_best"] = [0.1, 0.1, 0.15, 0.0]
+    assert pick(table, "cv") == 4
 
 
 def test_blocked_folds_are_contiguous_and_never_join_the_gap() -> None:

@@ -93,7 +93,7 @@ def test_em_takes_hmmlearn_steps_from_the_same_start(cov: str) -> None:
     assert model.score(feats) == pytest.approx(h.score(x), rel=1e-9)
 
 
-@pytest.mark.parametrize("cov", ["full", "diag"])
+@pytest.mark.parametrize("cov", ["full", "diag", "tied"])
 def test_recovers_states_of_hard_data(cov: str) -> None:
     """Short, autocorrelated, a handful of bouts per state, several recordings with gaps."""
     a, ta = hard_data(seed=3)
@@ -198,10 +198,30 @@ def test_collapsing_state_fails_with_advice_without_prior() -> None:
     assert np.linalg.eigvalsh(model.covars_).min() >= 1e-2 / (60 + 1) - 1e-12
 
 
-@pytest.mark.parametrize("bad", [{"n_iter": 0}, {"covariance_type": "tied"},
+@pytest.mark.parametrize("bad", [{"n_iter": 0}, {"covariance_type": "spherical"},
                                  {"n_threads": 0}, {"stickiness": -1.0},
                                  {"covariance_prior": float("nan")}])
 def test_bad_options_are_one_line_errors(bad: dict[str, object]) -> None:
     name = next(iter(bad))
     with pytest.raises(ValueError, match=name):
         NativeStateModel(3, **bad)  # type: ignore[arg-type]
+
+
+def test_tied_covariance_is_one_matrix_and_recovers_a_short_recording() -> None:
+    from faceexpr.synthetic.faces import short_recording
+
+    sim = short_recording(0)
+    pipe = fe.Pipeline(standardize=False, progress=False)
+    ego = pipe.clean(sim.pose3d)
+    feats = pipe.features([ego], [fe.features.head_kinematics(ego)])
+    tied = fe.state_model("native", n_states=3, covariance_type="tied", n_init=3).fit(feats)
+    full = fe.state_model("native", n_states=3, n_init=3).fit(feats)
+    np.testing.assert_array_equal(tied.covars_[0], tied.covars_[2])
+    d = feats[0].sizes["features"]
+    assert tied.n_parameters() == 2 + 6 + 3 * d + d * (d + 1) // 2
+    truth = sim.states
+    # a covariance from every bout instead of each state's own three or four
+    ari_tied = state_agreement(truth, tied.predict(feats[0]))
+    ari_full = state_agreement(truth, full.predict(feats[0]))
+    assert ari_tied > 0.85 and ari_tied > ari_full + 0.1, (ari_tied, ari_full)
+

@@ -169,3 +169,23 @@ def test_features_are_readable(short: fe.synthetic.faces.SyntheticFace) -> None:
     assert loads.sizes["landmarks"] == 20 and loads.sizes["components"] == 10  # not nose1
     ratio = result.features[0].attrs["explained_variance_ratio"]
     assert len(ratio) == 10 and 0.5 < sum(ratio) <= 1.0
+
+
+def test_analyze_stability_option_writes_and_prints_it(
+        short_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "stab"
+    assert main(["analyze", str(short_csv), "--n-states", "8", "--stability", "3",
+                 "--dwell-time", "0.5", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "stability over 7 refits" in printed  # 3 bootstrap + 2 halves + 2 seeds
+    table = pd.read_csv(out / "stability.csv", index_col="state")
+    assert len(table) == 8 and table["reappearance"].between(0, 1).all()
+    # 8 states for 3 expressions in 450 frames do not reproduce, and the report says so
+    assert (table["reappearance"] < 0.9).any()
+    assert "warning [unstable-states]" in printed
+    page = (out / "report.html").read_text()
+    assert "stability.png" in page and "Stability" in page
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stability"]["n_refits"] == 7
+    model = {s["step"]: s for s in summary["provenance"]["steps"]}["state_model"]
+    assert model["dwell_frames"] == 15.0  # 0.5 s at the assumed 30 frames/s

@@ -158,8 +158,9 @@ def _parser() -> argparse.ArgumentParser:
                          "core on recordings of 20,000 frames or more, else 1)")
     an.add_argument("--model", default="native",
                     help="state model backend ('faceexpr backends' lists them)")
-    an.add_argument("--covariance", choices=["full", "diag"], default="full",
-                    help="covariance of each state's Gaussian")
+    an.add_argument("--covariance", choices=["full", "diag", "tied"], default="full",
+                    help="covariance of each state's Gaussian (tied: one for all states; "
+                         "native only)")
     an.add_argument("--n-init", type=int, default=d.N_INIT,
                     help="restarts, best kept")
     an.add_argument("--reference", default="auto",

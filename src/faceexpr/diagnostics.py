@@ -9,7 +9,8 @@ and what to do. ``Pipeline.run`` attaches them to the Result; the CLI prints the
 
 Codes: ``parameters-vs-frames``, ``single-bout-states``, ``rare-states``,
 ``edge-of-range``, ``restarts-disagree``, ``near-singular-covariance``, ``flat-face``,
-``low-coverage``, ``already-egocentric``, ``censored-bouts``, ``no-frame-rate``.
+``low-coverage``, ``already-egocentric``, ``censored-bouts``, ``no-frame-rate``,
+``unstable-states`` (with a stability check).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ __all__ = ["CODES", "Diagnostic", "as_dicts", "diagnose", "table"]
 CODES: tuple[str, ...] = (
     "parameters-vs-frames", "single-bout-states", "rare-states", "edge-of-range",
     "restarts-disagree", "near-singular-covariance", "flat-face", "low-coverage",
-    "already-egocentric", "censored-bouts", "no-frame-rate")
+    "already-egocentric", "censored-bouts", "no-frame-rate", "unstable-states")
 
 RARE_SHARE = 0.01
 """A state on fewer than this share of the frames with a state is rare."""
@@ -41,6 +42,8 @@ LOW_COVERAGE = 0.80
 """Fewer frames with a state than this share is low coverage."""
 RESTART_GAP = 0.05
 """Restarts whose log-likelihoods differ by more than this per frame disagree."""
+STABLE_SHARE = 0.9
+"""A state that reappears in fewer refits than this share is unstable."""
 CONDITION_LIMIT = 1e6
 """A covariance with a larger condition number is near-singular."""
 
@@ -102,6 +105,7 @@ def diagnose(
     selection: Selection | None = None,
     n_effective_frames: float | None = None,
     fps: float | None = None,
+    stability: Any = None,
 ) -> list[Diagnostic]:
     """Every finding about one fit, warnings first.
 
@@ -119,6 +123,8 @@ def diagnose(
         Independent frames the features are worth (from their autocorrelation).
     fps
         Frame rate, or None when unknown.
+    stability
+        The :class:`~faceexpr.state_stability.Stability` of the states, if computed.
     """
     out: list[Diagnostic] = []
     k = model.n_states
@@ -176,6 +182,16 @@ def diagnose(
                 f"the covariance of {_count(len(bad), 'state')} ({', '.join(map(str, bad))}) "
                 f"is near-singular (condition number up to {cond.max():.2g}): the state "
                 "sits on too few distinct frames; its likelihood is unreliable")))
+    if stability is not None:
+        share = stability.per_state["reappearance"]
+        weak = [int(s) for s in share.index[share < STABLE_SHARE]]
+        if weak:
+            out.append(Diagnostic("unstable-states", "warning", (
+                f"{_count(len(weak), 'state')} of {k} ({', '.join(map(str, weak))}) "
+                f"reappear in fewer than {STABLE_SHARE:.0%} of the "
+                f"{int(share.size and stability.per_state['n_refits'].max())} refits on "
+                f"resampled data (lowest {share.min():.0%}): they depend on the exact "
+                "frames and seed; use fewer states")))
     extents = _face_extents(egocentric) if egocentric else None
     units = str(egocentric[0].attrs.get("units", "") or "") if egocentric else ""
     if extents is not None and extents[1] > 0 and extents[0] < FLAT_RATIO * extents[1]:

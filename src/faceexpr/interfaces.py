@@ -330,6 +330,8 @@ class StateModel(Backend):
         self._check_fitted()
         k, d = self.means_.shape
         cov_type = str(self.options.get("covariance_type", "full"))
+        if cov_type == "tied":  # one full covariance shared by every state
+            return int((k - 1) + k * (k - 1) + k * d + d * (d + 1) // 2)
         n_cov = d * (d + 1) // 2 if cov_type == "full" else d
         return int((k - 1) + k * (k - 1) + k * d + k * n_cov)
 

@@ -66,8 +66,9 @@ class Selection:
         ``bic``, ``icl``, ``aic`` (totals, lower is better); the per-frame scores
         ``bic_per_frame``, ``icl_per_frame``, ``aic_per_frame``,
         ``log_likelihood_per_frame`` and ``cv_mean``, ``cv_se`` (held-out log-likelihood
-        per frame, mean and standard error over folds; NaN without folds), and
-        ``chosen``.
+        per frame, mean and standard error over folds; NaN without folds),
+        ``cv_se_vs_best`` (standard error of the difference from the best candidate over
+        the same folds, which the one-standard-error rule uses) and ``chosen``.
     folds
         One row per candidate and fold: ``n_states``, ``fold``, ``n_frames`` held out,
         ``heldout_log_likelihood`` per frame.
@@ -129,17 +130,24 @@ def pick(table: pd.DataFrame, criterion: str) -> int | None:
     """The number of states ``criterion`` chooses from a selection table (None when the
     table lacks its scores).
 
-    ``cv`` applies the one-standard-error rule to ``cv_mean`` and ``cv_se``; the others
-    take the highest per-frame score (the lowest criterion).
+    ``cv`` applies the one-standard-error rule: the fewest states whose ``cv_mean`` lies
+    within one standard error of the best mean. The standard error is that of the
+    difference from the best over the same folds (``cv_se_vs_best``) where the table has
+    it: the folds are shared by every K, and what varies from fold to fold (how hard its
+    frames are) cancels in the difference. Without it, the best mean's ``cv_se``. The
+    other criteria take the highest per-frame score (the lowest criterion).
     """
     ks = table["n_states"].to_numpy()
     if criterion == "cv":
         mean = table["cv_mean"].to_numpy(np.float64)
         if not np.isfinite(mean).any():
             return None
-        se = np.nan_to_num(table["cv_se"].to_numpy(np.float64), nan=0.0)
         top = int(np.nanargmax(mean))
-        within = np.flatnonzero(np.isfinite(mean) & (mean >= mean[top] - se[top]))
+        if "cv_se_vs_best" in table:
+            se = np.nan_to_num(table["cv_se_vs_best"].to_numpy(np.float64), nan=0.0)
+        else:
+            se = np.full(len(mean), np.nan_to_num(float(table["cv_se"].iloc[top]), nan=0.0))
+        within = np.flatnonzero(np.isfinite(mean) & (mean >= mean[top] - se))
         return int(ks[within[np.argmin(ks[within])]])
     column = f"{criterion}_per_frame"
     if column not in table or not table[column].notna().any():
@@ -472,6 +480,13 @@ def select_n_states(
         })
         models[k] = model
     table = pd.DataFrame(rows)
+    if folds:
+        by_fold = np.array([[done[_Fit(k, f)][1] for f in range(len(folds))] for k in ks])
+        top = int(np.nanargmax(by_fold.mean(axis=1)))
+        diff = by_fold - by_fold[top]
+        table["cv_se_vs_best"] = diff.std(axis=1, ddof=1) / math.sqrt(len(folds))
+    else:
+        table["cv_se_vs_best"] = math.nan
     best = pick(table, criterion)
     if best is None:
         raise FaceexprError(f"no candidate could be scored by {criterion}")

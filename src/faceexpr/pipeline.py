@@ -43,6 +43,7 @@ from faceexpr.data import (
     with_precision,
 )
 from faceexpr.diagnostics import Diagnostic, diagnose
+from faceexpr.diagnostics import table as diagnostics_table
 from faceexpr.errors import (
     FaceexprError,
     InvalidFeaturesError,
@@ -601,7 +602,7 @@ class Result:
         """The diagnostics of this result, computed afresh."""
         return diagnose(self.model, self.features, self.states, self.egocentric,
                         self.kinematics, self.model_selection, self.n_effective_frames,
-                        self.fps)
+                        self.fps, self.stability)
 
     def check_stability(self, n_resamples: int = 10, **options: Any) -> Stability:
         """Refit on ``n_resamples`` moving-block bootstrap resamples, the two halves and
@@ -612,6 +613,7 @@ class Result:
             model_options=self.refit_options(), egocentric=self.egocentric,
             n_resamples=n_resamples, random_state=self.pipeline.random_state,
             progress=self.pipeline.progress, **options)
+        self.diagnostics = self.diagnose()
         return self.stability
 
     def refit_options(self) -> dict[str, Any]:
@@ -871,6 +873,13 @@ class Result:
         self.model.save(folder / "model.npz")
         if self.selection is not None:
             _csv(self.selection, folder / "model_selection.csv", index=False)
+        if self.model_selection is not None and len(self.model_selection.folds):
+            _csv(self.model_selection.folds, folder / "model_selection_folds.csv",
+                 index=False)
+        if self.stability is not None:
+            _csv(self.stability.per_state, folder / "stability.csv")
+            _csv(self.stability.refits, folder / "stability_refits.csv", index=False)
+        _csv(diagnostics_table(self.diagnostics), folder / "diagnostics.csv", index=False)
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
 
 

@@ -55,7 +55,10 @@ class NativeStateModel(StateModel):
     n_states
         Number of hidden states K.
     covariance_type
-        ``"full"`` or ``"diag"``.
+        ``"full"``, ``"diag"`` or ``"tied"`` (one full covariance shared by every state,
+        from the scatter of all frames about their states' means: on short recordings
+        with few bouts per state it is estimated from every bout, not from a state's
+        own few).
     n_iter
         Maximum EM iterations per restart.
     tol
@@ -104,7 +107,7 @@ class NativeStateModel(StateModel):
         self,
         n_states: int = 9,
         *,
-        covariance_type: Literal["full", "diag"] = "full",
+        covariance_type: Literal["full", "diag", "tied"] = "full",
         n_iter: int = 100,
         tol: float = 1e-3,
         n_init: int = 1,
@@ -116,8 +119,9 @@ class NativeStateModel(StateModel):
         progress: bool = False,
         random_state: int | None = 0,
     ) -> None:
-        if covariance_type not in ("full", "diag"):
-            raise ValueError(f"covariance_type must be 'full' or 'diag', got {covariance_type!r}")
+        if covariance_type not in ("full", "diag", "tied"):
+            raise ValueError(f"covariance_type must be 'full', 'diag' or 'tied', got "
+                             f"{covariance_type!r}")
         if int(n_iter) < 1:
             raise ValueError(f"n_iter must be >= 1, got {n_iter}")
         if math.isnan(float(tol)):
@@ -210,6 +214,9 @@ class NativeStateModel(StateModel):
         transmat, startprob = start.transmat.copy(), start.startprob.copy()
         if self._diagonal:
             covars = np.einsum("kii->ki", covars)[:, :, None] * np.eye(x.shape[1])
+        tied = self.options["covariance_type"] == "tied"
+        if tied:
+            covars = np.broadcast_to(covars.mean(axis=0), covars.shape).copy()
         tol, n_iter = float(self.options["tol"]), int(self.options["n_iter"])
         history: list[float] = []
         converged = False
@@ -227,7 +234,14 @@ class NativeStateModel(StateModel):
                 startprob = map_startprob(gamma[bounds[:-1]].sum(axis=0), startprob)
                 transmat = map_transitions(xi.sum(axis=0), transmat, self._priors)
                 means = new_means
-                covars = map_covariances(scatter, weights, self._priors, covars)
+                if tied:
+                    # one covariance for every state: the pooled scatter about each mean
+                    pooled = map_covariances(scatter.sum(axis=0, keepdims=True),
+                                             weights.sum(keepdims=True), self._priors,
+                                             covars[:1])
+                    covars = np.broadcast_to(pooled, covars.shape).copy()
+                else:
+                    covars = map_covariances(scatter, weights, self._priors, covars)
                 history.append(ll)
                 bar.update(ll)
                 if len(history) > 1 and history[-1] - history[-2] < tol:
