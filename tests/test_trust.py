@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from sklearn.metrics import adjusted_rand_score
 
 import faceexpr as fe
 from faceexpr import _defaults
@@ -189,3 +190,17 @@ def test_analyze_stability_option_writes_and_prints_it(
     assert summary["stability"]["n_refits"] == 7
     model = {s["step"]: s for s in summary["provenance"]["steps"]}["state_model"]
     assert model["dwell_frames"] == 15.0  # 0.5 s at the assumed 30 frames/s
+
+
+def test_tied_covariance_in_own_units_recovers_a_short_recording(
+        short: fe.synthetic.faces.SyntheticFace, short_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "tied"
+    assert main(["analyze", str(short_csv), "--n-states", "3", "--covariance", "tied",
+                 "--no-standardize", "--no-figures", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    steps = {s["step"]: s for s in summary["provenance"]["steps"]}
+    assert steps["standardize"]["enabled"] is False
+    assert steps["state_model"]["options"]["covariance_type"] == "tied"
+    states = pd.read_csv(out / "states.csv")["state"].to_numpy()
+    ok = states >= 0
+    assert adjusted_rand_score(short.states.values[ok], states[ok]) > 0.85

@@ -167,6 +167,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="egocentric reference landmark ('auto': the landmark scheme's, "
                          "nose1 for the 21-landmark face)")
     an.add_argument("--no-align", action="store_true", help="do not remove head rotation")
+    an.add_argument("--no-standardize", action="store_true",
+                    help="keep the coordinates' own units instead of z-scoring every "
+                         "column (with --covariance tied, the better choice on short "
+                         "recordings and flat faces)")
     an.add_argument("--confidence", type=float, default=d.CONFIDENCE_THRESHOLD,
                     help="confidence threshold below which points are missing")
     an.add_argument("--max-gap", type=int, default=d.MAX_GAP,
@@ -273,7 +277,8 @@ def _analyze(args: argparse.Namespace) -> int:
                     estimator=args.estimator, estimator_options=reader_options,
                     confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
-                    align=not args.no_align, pca=pca, random_state=args.seed,
+                    align=not args.no_align, standardize=not args.no_standardize,
+                    pca=pca, random_state=args.seed,
                     progress=not args.quiet, n_jobs=args.jobs,
                     triangulator=args.triangulator if args.calibration is not None else None,
                     triangulator_options=tri_options)

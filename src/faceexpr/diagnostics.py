@@ -140,8 +140,9 @@ def diagnose(
         out.append(Diagnostic("parameters-vs-frames", "warning", (
             f"the model has {p} free parameters ({k} states, {d} features, "
             f"{model.options.get('covariance_type', 'full')} covariances) for {n_with} "
-            f"frames{eff}: it can fit noise; use fewer states, fewer features (--pca) or "
-            "diagonal covariances")))
+            f"frames{eff}: it can fit noise; use fewer states, fewer features (--pca), "
+            "one covariance shared by the states (--covariance tied) or diagonal "
+            "covariances")))
     runs = bouts(list(states))
     censored = runs["censored"].to_numpy(bool)
     n_bouts = np.bincount(runs["state"].to_numpy(np.int64), minlength=k)[:k]
