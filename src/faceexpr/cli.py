@@ -323,8 +323,10 @@ def _analyze(args: argparse.Namespace) -> int:
                            if f"{c}_would_choose" in would)
         print(f"{result.model_selection.criterion} chooses {result.n_states} states "
               f"({others})")
+    effective = "" if result.n_effective_frames is None else (
+        f" (about {result.n_effective_frames:.0f} independent, from the autocorrelation)")
     print(f"{len(result.sessions)} recording(s), {int(freq['n_frames'].sum())} frames with a "
-          f"state, {result.n_states} states ({result.model.name})")
+          f"state{effective}, {result.n_states} states ({result.model.name})")
     print(freq[["n_frames", "relative", "n_bouts"]].round(3).to_string())
     if result.stability is not None:
         stab = result.stability
