@@ -152,8 +152,8 @@ def diagnose(
             f"{_count(len(single), 'state')} of {k} ({', '.join(map(str, single))}) "
             "occur in a single bout: a state seen once is one stretch of the recording, "
             "not a recurring expression; use fewer states or a longer recording")))
-    counts = np.bincount(np.concatenate(labels)[np.concatenate(labels) >= 0]
-                         .astype(np.int64), minlength=k)[:k] if n_with else np.zeros(k)
+    every = np.concatenate(labels)
+    counts = np.bincount(every[every >= 0].astype(np.int64), minlength=k)[:k]
     rare = [int(s) for s in np.flatnonzero(counts < RARE_SHARE * max(n_with, 1))]
     if rare:
         out.append(Diagnostic("rare-states", "warning", (

@@ -528,8 +528,9 @@ class Pipeline:
                         model_selection=selection, transforms=made,
                         n_effective_frames=effective_frames(feats))
         if self.stability:
-            result.check_stability(self.stability)
-        result.diagnostics = result.diagnose()
+            result.check_stability(self.stability)  # its diagnostics included
+        else:
+            result.diagnostics = result.diagnose()
         return result
 
 
