@@ -1,4 +1,4 @@
-"""Developer sessions: ``nox -s tests lint typecheck demo benchmarks slow``."""
+"""Developer sessions: ``nox -s tests lint typecheck demo benchmarks slow browser``."""
 
 from __future__ import annotations
 
@@ -58,6 +58,19 @@ def movement(session: nox.Session) -> None:
     session.install(TORCH)
     session.install("-e", ".[test,movement]")
     session.run("pytest", "-q", "-m", "movement", *session.posargs, success_codes=[0])
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """report.html opened in headless Chromium (marker ``browser``): images load, links
+    resolve, the labelled video plays, the console stays clean.
+
+    Needs the Debian packages ``chromium`` and ``chromium-driver`` (``.ci/run`` installs
+    them); without them the test is skipped.
+    """
+    install_tests(session)
+    session.run("pytest", "-q", "-m", "browser", "tests/test_browser.py", *session.posargs,
+                env={"MPLBACKEND": "Agg"})
 
 
 @nox.session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from _media import copy_photos
 
 from faceexpr.synthetic import SyntheticFace, simulate
 
@@ -33,3 +34,12 @@ else:
 def sim3d() -> SyntheticFace:
     """3000 frames, 5 expressions, 3D with two cameras."""
     return simulate(3000, n_expressions=5, seed=2, n_cameras=1)
+
+
+@pytest.fixture(scope="module")
+def photos(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Copies of the test photographs a module names in ``PHOTOS`` (from its ``MEDIA``
+    folder, see ``tests/_media.py``): file name -> path."""
+    return dict(copy_photos(request.module.MEDIA, request.module.PHOTOS,
+                            tmp_path_factory.mktemp("photos")))

@@ -1,7 +1,10 @@
-"""Synthetic face videos and labelled videos, written and read back through OpenCV."""
+"""Synthetic face videos and labelled videos, written and read back through OpenCV and
+probed with the ffmpeg binary imageio-ffmpeg bundles (the encoder of labelled videos)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,18 +13,21 @@ import numpy.typing as npt
 import pytest
 import xarray as xr
 
+from faceexpr.data import DROP_REASONS
 from faceexpr.errors import FileFormatError, InvalidPoseError, MissingDependencyError
-from faceexpr.io.video import read_video_frames
+from faceexpr.io.video import open_writer, read_video_frames
 from faceexpr.plot._style import NO_STATE_COLOR, state_colors
-from faceexpr.plot.video import hex_to_bgr, labelled_video
+from faceexpr.plot.video import DROP_COLOR, SHOT_COLOR, hex_to_bgr, labelled_video
 from faceexpr.synthetic import SyntheticFace, simulate
 from faceexpr.synthetic.video import landmark_colors, render_face_video
 
 pytest.importorskip("cv2")
+imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
 N_FRAMES = 90
 RADIUS = 3
-# mp4v is lossy (and halves the colour resolution): compare 3×3 means with this tolerance.
+# The source (mp4v) and the labelled video (H.264) are lossy and keep a quarter of the
+# colour resolution: compare 3×3 means with this tolerance.
 TOL = 40.0
 
 
@@ -71,6 +77,116 @@ def isolated(xy: npt.NDArray[np.float64], min_distance: float) -> list[int]:
     d = np.linalg.norm(xy[:, None] - xy[None], axis=-1)
     np.fill_diagonal(d, np.inf)
     return [j for j in range(len(xy)) if np.isfinite(xy[j]).all() and d[j].min() > min_distance]
+
+
+def probe(path: Path) -> tuple[str, int, tuple[int, int]]:
+    """(codec and pixel format line, frame count, (width, height)) of a video, by ffmpeg."""
+    run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                         capture_output=True, text=True, check=False)
+    line = next(ln for ln in run.stderr.splitlines() if "Video:" in ln)
+    size = re.search(r", (\d+)x(\d+)", line)
+    assert size is not None, line
+    n_frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
+    return line, int(n_frames), (int(size[1]), int(size[2]))
+
+
+def test_labelled_video_is_h264_in_mp4_that_browsers_play(
+    labelled: Path, face_video: Path, tmp_path: Path
+) -> None:
+    line, n_frames, size = probe(labelled)
+    assert "Video: h264" in line and "yuv420p" in line, line
+    assert n_frames == N_FRAMES == len(frames_of(face_video))
+    assert size == (640, 480)
+    data = labelled.read_bytes()
+    assert data[4:8] == b"ftyp"  # an MP4 file
+    # +faststart: the index (moov) before the frames (mdat), so playback starts at once
+    assert 0 < data.find(b"moov") < data.find(b"mdat")
+    # the same frames as MPEG-4 part 2 (mp4v, what OpenCV writes) take several times more
+    frames = frames_of(labelled)
+    mp4v = tmp_path / "mp4v.mp4"
+    writer = open_writer(mp4v, 30.0, (640, 480))
+    for img in frames:
+        writer.write(img)
+    writer.release()
+    assert "Video: mpeg4" in probe(mp4v)[0]
+    assert len(data) < 0.5 * mp4v.stat().st_size, (len(data), mp4v.stat().st_size)
+    assert len(data) > 20_000  # not an empty stream: 90 frames of drawn faces
+
+
+def test_odd_frame_sizes_are_padded_to_even(face_video: Path, pose: xr.Dataset,
+                                            tmp_path: Path) -> None:
+    # OpenCV's writers crop odd sizes, so the odd source is written losslessly by ffmpeg
+    odd = tmp_path / "odd.mkv"
+    gen = imageio_ffmpeg.write_frames(str(odd), (321, 241), pix_fmt_in="bgr24",
+                                      pix_fmt_out="bgr0", codec="ffv1", quality=None,
+                                      macro_block_size=1, ffmpeg_log_level="error")
+    gen.send(None)
+    source = [np.ascontiguousarray(f[:241, :321]) for f in frames_of(face_video)[:10]]
+    for img in source:
+        gen.send(img)
+    gen.close()
+    out = labelled_video(odd, pose.isel(time=slice(0, 10)), tmp_path / "even.mp4",
+                         progress=False)
+    line, n_frames, size = probe(out)
+    assert "Video: h264" in line and "yuv420p" in line and n_frames == 10
+    assert size == (322, 242)
+    frames = frames_of(out)
+    assert frames[3].shape == (242, 322, 3)
+    # one pixel added right and bottom: the picture is not scaled or shifted
+    assert np.abs(patch(frames[3], 200, 200) - patch(source[3], 200, 200)).max() < 12
+
+
+def drop_boxes(img: npt.NDArray[np.uint8]) -> tuple[int, int]:
+    """Width and top row of the box in the drop colour at the top left (0, 0 if none)."""
+    region = img[:120, :300].astype(np.float64)
+    near = np.abs(region - np.array(hex_to_bgr(DROP_COLOR))).max(axis=-1) < 30
+    cols, rows = np.flatnonzero(near.sum(axis=0) >= 5), np.flatnonzero(near.sum(axis=1) >= 5)
+    return (0, 0) if not cols.size else (int(cols[-1] - cols[0] + 1), int(rows[0]))
+
+
+def test_dropped_frames_say_why_and_shots_are_numbered(
+    face_video: Path, pose: xr.Dataset, states: xr.DataArray, tmp_path: Path
+) -> None:
+    marked = pose.copy(deep=True)
+    codes = np.zeros(N_FRAMES, dtype=np.int8)
+    reasons = {20: "no-face", 30: "other-person", 40: "low-quality", 50: "too-turned",
+               60: "cut"}
+    for t, reason in reasons.items():
+        codes[t:t + 3] = DROP_REASONS.index(reason)
+    marked["dropped"] = ("time", codes, {"flag_meanings": " ".join(DROP_REASONS)})
+    marked["position"][codes > 0] = np.nan
+    marked = marked.assign_coords(segment=("time", (np.arange(N_FRAMES) >= 45).astype(int)))
+    labels = states.copy()
+    labels[codes > 0] = -1
+    out = labelled_video(face_video, marked, tmp_path / "dropped.mp4", states=labels,
+                         n_states=3, progress=False)
+    frames = frames_of(out)
+    assert probe(out)[1] == N_FRAMES
+    widths = {}
+    for t, reason in reasons.items():
+        width, top = drop_boxes(frames[t + 1])
+        assert width > 20, (t, reason)
+        assert top > 25  # below the state's box ("no state"), which stays at the top
+        widths[reason] = width
+        assert np.abs(patch(frames[t + 1], 6, 6) - hex_to_bgr(NO_STATE_COLOR)).max() < TOL
+    for t in (10, 25, 35, 70):  # kept frames have no such box
+        assert drop_boxes(frames[t]) == (0, 0), t
+    # the box holds the reason: its width follows the text's ("cut" narrowest)
+    assert widths["cut"] + 50 < widths["other-person"]
+    assert widths["cut"] < widths["no-face"] < widths["too-turned"] < widths["other-person"]
+    # "shot 0" / "shot 1" at the top right, in the shot colour; the text differs
+    shot = np.array(hex_to_bgr(SHOT_COLOR), dtype=np.float64)
+    for t in (10, 44, 46, 80):
+        assert np.abs(patch(frames[t], 630, 6) - shot).max() < TOL, t
+    box = (slice(4, 30), slice(560, 636))
+    same = np.abs(frames[10][box].astype(float) - frames[44][box]).mean()
+    other = np.abs(frames[44][box].astype(float) - frames[46][box]).mean()
+    assert other > 3 * same + 2, (same, other)
+    # without states the reason is drawn at the top
+    plain = labelled_video(face_video, marked, tmp_path / "plain.mp4", max_frames=25,
+                           progress=False)
+    width, top = drop_boxes(frames_of(plain)[21])
+    assert width == widths["no-face"] and top < 8
 
 
 def test_rendered_video_has_every_frame_and_landmark_colours(
@@ -227,6 +343,11 @@ def test_errors_leave_no_output(
         labelled_video(text, pose, out, progress=False)
     assert_only(tmp_path, {"short.mp4", "notavideo.mp4"})
 
+    bad = pose.assign(dropped=("time", np.full(N_FRAMES, 9, dtype=np.int8)))
+    with pytest.raises(InvalidPoseError, match=r"'dropped' code 9 .*no-face"):
+        labelled_video(face_video, bad, out, progress=False)
+    assert_only(tmp_path, {"short.mp4", "notavideo.mp4"})
+
 
 def test_missing_opencv_names_the_extra(
     pose: xr.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -236,4 +357,13 @@ def test_missing_opencv_names_the_extra(
         render_face_video(pose, tmp_path / "x.mp4")
     with pytest.raises(MissingDependencyError, match=r'pip install "faceexpr\[video\]"'):
         labelled_video(tmp_path / "x.mp4", pose, tmp_path / "y.mp4")
+    assert_only(tmp_path, set())
+
+
+def test_missing_imageio_ffmpeg_names_the_extra(
+    face_video: Path, pose: xr.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "imageio_ffmpeg", None)
+    with pytest.raises(MissingDependencyError, match=r'H\.264.*pip install "faceexpr\[video\]"'):
+        labelled_video(face_video, pose, tmp_path / "y.mp4", progress=False)
     assert_only(tmp_path, set())

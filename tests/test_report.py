@@ -26,7 +26,7 @@ class Links(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         for key, value in attrs:
-            if key in ("src", "href") and value and not value.startswith("#"):
+            if key in ("src", "href") and value and not value.startswith(("#", "data:")):
                 self.targets.append(value)
 
 

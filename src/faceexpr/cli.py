@@ -134,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
                          "track videos")
     an.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                     help="pose-estimator option (repeatable), e.g. config=project/config.yaml")
+    an.add_argument("--target", nargs="+", metavar="PHOTO", default=None,
+                    help="with --estimator dlib: whom to follow, one or more reference photos "
+                         "of the person alone, or 'most-frequent' (the person seen most); "
+                         "frames without them are left out")
     an.add_argument("--n-states", type=_n_states, default=d.N_STATES,
                     help="number of states, or 'auto': the best of --candidates by "
                          "--criterion")
@@ -191,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--video", type=Path, nargs="+", default=[], metavar="VIDEO",
                     help="video of each input file, in the same order: write a labelled "
                          "copy with the landmarks and states")
+    an.add_argument("--no-labelled-video", action="store_true",
+                    help="with --estimator on videos: do not write the labelled copy of each "
+                         "tracked video (written by default, H.264, played by report.html)")
     an.add_argument("--calibration", type=Path, default=None,
                     help="Anipose calibration.toml: the files are 2D views of synchronised "
                          "cameras (one file per camera, named by --cam-regex), triangulated "
@@ -238,6 +245,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _print_coverage(result: Any) -> None:
+    """One line per session whose pose estimator recorded why frames were dropped."""
+    for row in result.coverage().to_dict(orient="records"):
+        why = {k[len("dropped_"):].replace("-", " "): v for k, v in row.items()
+               if k.startswith("dropped_") and v}
+        if not why and row["shots"] == 1:
+            continue
+        reasons = ", ".join(f"{k} {v}" for k, v in why.items()) or "none dropped"
+        print(f"{row['session']}: landmarks on {row['with_landmarks']} of {row['frames']} "
+              f"frames ({reasons}); {row['shots']} shot(s)")
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from faceexpr.pipeline import Pipeline, check_output_folder, estimated_size
 
@@ -262,6 +281,12 @@ def _analyze(args: argparse.Namespace) -> int:
             raise FaceexprError("--individual selects an animal of a DeepLabCut file; give "
                                 "it without --estimator")
         reader_options = _options(args.estimator_option)
+    if args.target is not None:
+        if args.estimator != "dlib":
+            raise FaceexprError("--target chooses whom the dlib estimator follows: give it "
+                                "with --estimator dlib")
+        reader_options["target"] = (args.target[0] if args.target == ["most-frequent"]
+                                    else [str(p) for p in args.target])
     if args.calibration is None and (args.anipose_config or args.triangulation
                                      or args.triangulation_option):
         raise FaceexprError("--anipose-config, --triangulation and --triangulation-option "
@@ -304,11 +329,15 @@ def _analyze(args: argparse.Namespace) -> int:
         check_video(video)  # a corrupt video fails now, not after the fit
     result = pipe.run(recordings)
     videos = dict(zip(result.sessions, args.video))
+    if (not videos and args.estimator != "file" and not args.no_labelled_video
+            and all(isinstance(r.source, Path) for r in recordings)):
+        videos = {s: r.source for s, r in zip(result.sessions, recordings)}  # the tracked
     formats = ("png", "svg") if args.svg else ("png",)
     project = recordings[0].project
     scheme: Any = [list(c) for c in project.skeleton] if project and project.skeleton else "auto"
     result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
                 formats=formats, videos=videos, scheme=scheme)
+    _print_coverage(result)
     freq = result.frequencies
     if result.selection is not None:
         table = result.selection.set_index("n_states")

@@ -19,6 +19,7 @@ where ``-1`` marks frames without a state (missing data).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import warnings
@@ -38,6 +39,13 @@ SPACE_2D = ("x", "y")
 SPACE_3D = ("x", "y", "z")
 NO_STATE = -1
 """State label of frames that could not be assigned a state (missing data)."""
+DROP_REASONS = ("kept", "no-face", "other-person", "low-quality", "too-turned", "cut")
+"""Why a video frame has no landmarks: the codes of a pose's optional ``dropped`` variable
+(``int8`` along ``time``; its ``flag_meanings`` attribute lists these names, index = code).
+``kept`` (0): the frame has landmarks; ``no-face``: no face detected (and none tracked);
+``other-person``: faces were found but none is the target; ``low-quality``: the landmark
+fit was implausible; ``too-turned``: the head turned beyond ``max_yaw_deg`` /
+``max_pitch_deg``; ``cut``: a track was not carried across a shot cut."""
 
 
 def _frame_rate(fps: object) -> float | None:
@@ -377,6 +385,28 @@ def _where(ds: xr.Dataset, mask: npt.NDArray[np.bool_]) -> str:
         parts.append(f"camera {str(ds['cameras'].values[index[1]])!r}")
     parts.append(f"landmark {str(ds['landmarks'].values[index[-1]])!r}")
     return ", ".join(parts)
+
+
+def segment_bounds(obj: xr.Dataset | xr.DataArray) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every shot along ``time``: the runs of one value of the
+    ``segment`` coordinate (a video's shots, see :data:`DROP_REASONS`); one run of all
+    frames when there is no such coordinate."""
+    n = int(obj.sizes["time"])
+    if "segment" not in obj.coords or n == 0:
+        return [(0, n)]
+    seg = np.asarray(obj["segment"].values)
+    edges = [0, *(np.flatnonzero(seg[1:] != seg[:-1]) + 1).tolist(), n]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+
+
+def drop_counts(pose: xr.Dataset) -> dict[str, int] | None:
+    """Frames of ``pose`` per reason of :data:`DROP_REASONS` (``kept`` included), from its
+    ``dropped`` variable; None when the pose does not record why frames are missing."""
+    if "dropped" not in pose.data_vars:
+        return None
+    codes = np.asarray(pose["dropped"].values).astype(np.int64).ravel()
+    counts = np.bincount(np.clip(codes, 0, len(DROP_REASONS) - 1), minlength=len(DROP_REASONS))
+    return {name: int(c) for name, c in zip(DROP_REASONS, counts)}
 
 
 def n_spatial_dims(ds: xr.Dataset) -> int:

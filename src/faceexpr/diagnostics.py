@@ -24,6 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from faceexpr.analysis import bouts
+from faceexpr.data import drop_counts
 from faceexpr.interfaces import StateModel
 from faceexpr.model_selection import Selection
 
@@ -46,6 +47,20 @@ STABLE_SHARE = 0.9
 """A state that reappears in fewer refits than this share is unstable."""
 CONDITION_LIMIT = 1e6
 """A covariance with a larger condition number is near-singular."""
+
+
+def _drop_sentence(poses: Sequence[xr.Dataset]) -> str:
+    """``"80 frames (other person 80)"`` from the poses' recorded drop reasons, or ``""``."""
+    total: dict[str, int] = {}
+    for pose in poses:
+        for reason, count in (drop_counts(pose) or {}).items():
+            if reason != "kept" and count:
+                total[reason] = total.get(reason, 0) + count
+    if not total:
+        return ""
+    parts = ", ".join(f"{reason.replace('-', ' ')} {count}" for reason, count in
+                      sorted(total.items(), key=lambda kv: -kv[1]))
+    return f"{sum(total.values())} frames ({parts})"
 
 
 @dataclass(frozen=True)
@@ -203,10 +218,12 @@ def diagnose(
             "expression; check the triangulation (camera spread, calibration)").replace(
                 "  ", " ")))
     if n_frames and n_with < LOW_COVERAGE * n_frames:
+        why = _drop_sentence(egocentric)
         out.append(Diagnostic("low-coverage", "warning", (
             f"only {n_with} of {n_frames} frames ({n_with / n_frames:.0%}) have a state: "
-            "the others lack a tracked landmark; the tables describe the tracked part "
-            "(lower --confidence or raise --max-gap to fill more)")))
+            + (f"the tracker dropped {why}; the tables describe the tracked part" if why
+               else "the others lack a tracked landmark; the tables describe the tracked "
+               "part (lower --confidence or raise --max-gap to fill more)"))))
     if kinematics and _still_head(kinematics):
         out.append(Diagnostic("already-egocentric", "warning", (
             "the head never moves (its position is constant): the input is "

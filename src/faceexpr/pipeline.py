@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,8 +36,10 @@ from faceexpr._files import (
 )
 from faceexpr._typing import PathLike
 from faceexpr.data import (
+    drop_counts,
     get_fps,
     n_spatial_dims,
+    segment_bounds,
     validate_pose,
     with_history,
     with_precision,
@@ -303,14 +305,27 @@ class Pipeline:
                 if recording.calibration is not None:
                     options.setdefault("calibration", str(recording.calibration))
             pose = triangulator(self.triangulator, **options).triangulate(pose)
+        shots = segment_bounds(pose)
+        if len(shots) > 1:  # gaps are filled and smoothed within a shot, never across a cut
+            import xarray as xr
+
+            pose = xr.concat([self._filtered(pose.isel(time=slice(a, b))) for a, b in shots],
+                             dim="time", data_vars="minimal", coords="minimal",
+                             compat="override", combine_attrs="override")
+        else:
+            pose = self._filtered(pose)
+        return egocentric(pose, self.reference_of(pose), align=self.align,
+                          align_landmarks=self.align_landmarks, template=template)
+
+    def _filtered(self, pose: xr.Dataset) -> xr.Dataset:
+        """Mask low confidence, fill short gaps and smooth (one shot of a recording)."""
         if self.confidence_threshold is not None:
             pose = mask_low_confidence(pose, self.confidence_threshold)
         if self.max_gap:
             pose = interpolate_gaps(pose, self.max_gap)
         if self.smoothing:
             pose = smooth(pose, self.smoothing, self.smoothing_window)
-        return egocentric(pose, self.reference_of(pose), align=self.align,
-                          align_landmarks=self.align_landmarks, template=template)
+        return pose
 
     def features(self, egos: Sequence[xr.Dataset],
                  kinematics: Sequence[xr.Dataset]) -> list[xr.DataArray]:
@@ -490,7 +505,11 @@ class Pipeline:
         kin = [head_kinematics(e) for e in egos]
         made = self._features(egos, kin)
         feats = made.features
-        self.check_enough_frames(feats, [self.n_states] if isinstance(self.n_states, int)
+        # each shot of a video is its own sequence: no transition is learned across a cut
+        shots = [segment_bounds(e) for e in egos]
+        pieces = [f.isel(time=slice(a, b)) for f, bounds in zip(feats, shots)
+                  for a, b in bounds]
+        self.check_enough_frames(pieces, [self.n_states] if isinstance(self.n_states, int)
                                  else list(self.candidates))
         fps = get_fps(egos[0])
         selection = None
@@ -500,7 +519,7 @@ class Pipeline:
                 # the edge of the range becomes a diagnostic of the result
                 warnings.simplefilter("ignore", EdgeOfRangeWarning)
                 selection = select_n_states(
-                    feats, self.candidates, self.state_model, self.criterion,
+                    pieces, self.candidates, self.state_model, self.criterion,
                     cv_folds=self.cv_folds, progress=self.progress,
                     n_jobs=check_n_jobs(self.n_jobs), dwell_frames=self.dwell_frames(fps),
                     **options)
@@ -512,13 +531,13 @@ class Pipeline:
             if "progress" in accepted and "progress" not in options:
                 options["progress"] = self.progress
             model = state_model(self.state_model, n_states=int(self.n_states),
-                                **options).fit(feats)
-        states = []
-        for f, e in zip(feats, egos):
-            s = model.predict(f)
+                                **options).fit(pieces)
+        states, posteriors = [], []
+        for f, e, bounds in zip(feats, egos, shots):
+            s = _per_shot(model.predict, f, bounds)
             s.attrs["fps"] = e.attrs.get("fps", np.nan)
             states.append(s.assign_coords(frame=("time", e["frame"].values)))
-        posteriors = [model.predict_proba(f) for f in feats]
+            posteriors.append(_per_shot(model.predict_proba, f, bounds))
         bar.update()
         bar.close()
         result = Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
@@ -547,6 +566,16 @@ def _versions(backend: str) -> dict[str, str | None]:
         except PackageNotFoundError:
             out[name] = None
     return out
+
+
+def _per_shot(method: Callable[[xr.DataArray], xr.DataArray], features: xr.DataArray,
+              bounds: Sequence[tuple[int, int]]) -> xr.DataArray:
+    """``method`` (predict, predict_proba) applied shot by shot and joined along time."""
+    if len(bounds) == 1:
+        return method(features)
+    import xarray as xr
+
+    return xr.concat([method(features.isel(time=slice(a, b))) for a, b in bounds], dim="time")
 
 
 @dataclass
@@ -690,6 +719,26 @@ class Result:
                                        "probability": prob}))
         return pd.concat(parts, ignore_index=True)
 
+    def coverage(self) -> pd.DataFrame:
+        """Per session: frames, frames with landmarks, frames with a state, shots, and
+        where the pose estimator recorded why (:data:`~faceexpr.data.DROP_REASONS`), the
+        frames dropped for each reason."""
+        rows = []
+        for name, pose, ego, states in zip(self.sessions, self.poses, self.egocentric,
+                                           self.states):
+            n = int(states.size)
+            seen = np.isfinite(np.asarray(ego["position"].values)).any(axis=(-2, -1))
+            row: dict[str, Any] = {
+                "session": name, "frames": n, "with_landmarks": int(seen.sum()),
+                "with_state": int((states.values >= 0).sum()),
+                "share_with_state": float((states.values >= 0).mean()) if n else np.nan,
+                "shots": len(segment_bounds(ego))}
+            counts = drop_counts(pose)
+            if counts is not None:
+                row.update({f"dropped_{k}": v for k, v in counts.items() if k != "kept"})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def summary(self) -> dict[str, Any]:
         """What was fitted, on how much data, how well, what to doubt, and how it was
         made: the diagnostics, the selection, the stability and the provenance."""
@@ -700,6 +749,7 @@ class Result:
             "n_frames": int(sum(s.size for s in self.states)),
             "n_frames_with_state": int(sum((s.values >= 0).sum() for s in self.states)),
             "n_effective_frames": self.n_effective_frames,
+            "coverage": self.coverage().to_dict(orient="records"),
             "n_features": len(model.feature_names_ or []),
             "n_parameters": model.n_parameters(),
             "log_likelihood": model.score(self.features),

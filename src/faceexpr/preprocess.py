@@ -249,9 +249,12 @@ def _source(pose: xr.Dataset) -> str:
 
 
 def _rms_size(points: FloatArray) -> FloatArray:
-    """Root-mean-square distance of each frame's points ``(T, L, d)`` from their centroid."""
-    centred = points - np.nanmean(points, axis=1, keepdims=True)
-    return np.asarray(np.sqrt(np.nanmean(np.sum(centred**2, axis=-1), axis=1)))
+    """Root-mean-square distance of each frame's points ``(T, L, d)`` from their centroid
+    (NaN for a frame without points, e.g. one the tracker dropped)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice"
+        centred = points - np.nanmean(points, axis=1, keepdims=True)
+        return np.asarray(np.sqrt(np.nanmean(np.sum(centred**2, axis=-1), axis=1)))
 
 
 def face_axes(face: FloatArray, landmarks: Sequence[str],
@@ -475,6 +478,10 @@ def egocentric(
             axes, frame = _face_frame_of(names, rel, template, scheme)
             angles, angle_names = head_angles(rot, axes,
                                               [str(s) for s in pose["space"].values])
+        elif "head_pose" in pose.data_vars:  # a 2D estimator's out-of-plane head pose
+            angles = np.asarray(pose["head_pose"].values, dtype=np.float64)
+            angle_names = [str(a) for a in pose["head_pose"]["angle"].values]
+            frame = str(pose["head_pose"].attrs.get("frame", "camera"))
         else:
             roll = np.degrees(np.arctan2(-rot[:, 1, 0], rot[:, 0, 0]))
             angles, angle_names, frame = roll[:, None], ["roll"], "image plane"

@@ -20,6 +20,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from faceexpr._typing import PathLike
+from faceexpr.data import DROP_REASONS
 from faceexpr.io._common import atomic_write
 from faceexpr.schemes import SchemeLike, guess_scheme
 
@@ -180,8 +181,9 @@ def write_figures(
     scheme
         Skeleton of the faces; ``"auto"`` recognises known landmark schemes.
     videos
-        Session name → video file: write ``<session>_labelled.mp4`` with the landmarks and
-        the current state drawn on every frame (needs the ``video`` extra).
+        Session name → video file: write ``sessions/<session>/labelled.mp4`` (H.264) with
+        the landmarks and the current state drawn on every frame (needs the ``video``
+        extra).
     progress
         Show progress bars.
 
@@ -219,8 +221,16 @@ def _labelled_video(result: Result, session: str, video: PathLike, folder: Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     labelled_video(video, result.poses[i], out, states=result.states[i],
                    n_states=result.n_states, scheme=scheme, progress=progress)
+    caption = f"{Path(video).name} with the landmarks and the current state."
+    pose = result.poses[i]
+    if "dropped" in pose.variables and pose.sizes["time"]:
+        codes = pose["dropped"].values
+        why = ", ".join(f"{reason.replace('-', ' ')} {(codes == k).mean():.0%}"
+                        for k, reason in enumerate(DROP_REASONS) if k and (codes == k).any())
+        caption += (f" Landmarks in {(codes == 0).mean():.0%} of the frames"
+                    + (f" (no landmarks: {why})." if why else "."))
     return FigureFile(f"{SESSIONS}/{session}/labelled", f"Labelled video: {session}",
-                      f"{Path(video).name} with the landmarks and the current state.", [out])
+                      caption, [out])
 
 
 _STYLE = """
@@ -269,12 +279,14 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
         f"{len(explained)} components, {sum(explained):.0%} of the variance",
     }
     parts = [f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-             f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
+             f"<title>{esc(title)}</title><link rel='icon' href='data:,'>"  # no favicon request
+             f"<style>{_STYLE}</style></head><body>",
              f"<h1>{esc(title)}</h1>"]
     parts += _diagnostics_html(result.diagnostics)
     parts.append("<table>")
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()]
     parts.append("</table>")
+    parts += _coverage_html(summary.get("coverage") or [])
     no_fps = "" if summary["fps"] else (
         "<p class='note'>The input has no frame rate: times are frame numbers and the "
         "columns in seconds and per minute are empty (give <code>--fps</code>).</p>")
@@ -294,8 +306,10 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     for fig in figures:
         parts.append(f"<h2 id='{esc(fig.name)}'>{esc(fig.title)}</h2>")
         main = link(fig.paths[0])
-        if main.endswith(".mp4"):
-            parts.append(f"<video controls src='{esc(main)}' style='max-width:100%'></video>")
+        if main.endswith(".mp4"):  # H.264 in MP4 (faststart): browsers play it as it loads
+            parts.append(f"<video controls preload='metadata' style='max-width:100%'>"
+                         f"<source src='{esc(main)}' type='video/mp4'>"
+                         f"<a href='{esc(main)}'>{esc(main)}</a></video>")
         else:
             parts.append(f"<figure><a href='{esc(main)}'><img src='{esc(main)}' "
                          f"alt='{esc(fig.title)}'></a>")
@@ -313,6 +327,22 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     text = "\n".join(parts)
     atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return out
+
+
+def _coverage_html(coverage: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Frames with landmarks and a state per session, the shots, and why frames were
+    dropped, where the pose estimator recorded it (shown only then, or with cuts)."""
+    if not any(row.get("shots", 1) > 1 or any(k.startswith("dropped_") for k in row)
+               for row in coverage):
+        return []
+    table = pd.DataFrame(list(coverage))
+    table.columns = [str(c).replace("dropped_", "dropped: ").replace("_", " ")
+                     for c in table.columns]
+    return ["<h2>Coverage</h2>",
+            "<p class='note'>Frames per session with landmarks and with a state, the shots "
+            "(each fitted as its own sequence, so no transition crosses a cut), and why "
+            "the other frames have no landmarks.</p>",
+            _html_table(table.set_index("session"))]
 
 
 def _diagnostics_html(diagnostics: Sequence[Any]) -> list[str]:

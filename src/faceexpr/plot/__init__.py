@@ -14,7 +14,7 @@ palettes).
 :func:`dwell_times`          dwell-time histograms per state
 :func:`frequencies`          time in each state, absolute and relative
 :func:`model_selection`      BIC/AIC/log-likelihood against the number of states
-``labelled_video``           :func:`faceexpr.plot.video.labelled_video` (needs OpenCV)
+``labelled_video``           :func:`faceexpr.plot.video.labelled_video` (OpenCV, imageio-ffmpeg)
 ===========================  =====================================================
 """
 

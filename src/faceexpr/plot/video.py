@@ -3,15 +3,20 @@
 :func:`labelled_video` streams a video frame by frame through OpenCV (memory does not
 grow with the video's length) and draws each frame's landmarks in the colour of that
 frame's state, the same colour the state has in every figure (:func:`state_colors`).
+It writes H.264 in MP4 (``yuv420p``, moov atom first) through the ffmpeg binary that
+imageio-ffmpeg bundles, so browsers play it in ``report.html`` and start before the end.
 
-Needs OpenCV, the ``video`` extra: ``pip install "faceexpr[video]"``.
+Needs OpenCV and imageio-ffmpeg, the ``video`` extra: ``pip install "faceexpr[video]"``.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,14 +24,18 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from faceexpr._typing import PathLike
-from faceexpr.data import NO_STATE, get_fps, validate_pose
-from faceexpr.errors import FileFormatError, InvalidPoseError, InvalidStatesError
+from faceexpr.data import DROP_REASONS, NO_STATE, get_fps, validate_pose
+from faceexpr.errors import (
+    FileFormatError,
+    InvalidPoseError,
+    InvalidStatesError,
+    MissingDependencyError,
+)
 from faceexpr.io.video import (
     DEFAULT_FPS,
     SHIFT,
     fixed_point,
     open_capture,
-    open_writer,
     require_cv2,
     write_video,
 )
@@ -34,9 +43,25 @@ from faceexpr.plot._style import NO_STATE_COLOR, STATE_PALETTE, state_label
 from faceexpr.schemes import FACE21, SchemeLike, skeleton_edges
 from faceexpr.synthetic.video import landmark_colors
 
-__all__ = ["hex_to_bgr", "labelled_video", "state_color_bgr"]
+__all__ = ["H264_OPTIONS", "hex_to_bgr", "labelled_video", "state_color_bgr"]
 
 BGR = tuple[int, int, int]
+
+H264_OPTIONS = (
+    # constant quality 18, "visually lossless" (x264's default 23 blurs the colour of
+    # landmark dots a few pixels wide: yuv420p keeps a quarter of the colour resolution)
+    "-crf", "18", "-preset", "veryfast",
+    # the index first, so a browser starts playing before it has the whole file
+    "-movflags", "+faststart",
+    # yuv420p keeps one colour per 2×2 block, so libx264 needs an even width and height
+    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2",
+    "-f", "mp4",
+)
+"""ffmpeg output options of a labelled video (codec libx264, pixel format yuv420p)."""
+DROP_COLOR = "#8a1c00"
+"""Box colour of the reason a frame has no landmarks (the report's warning colour)."""
+SHOT_COLOR = "#333333"
+"""Box colour of the shot number."""
 
 
 def hex_to_bgr(color: str) -> BGR:
@@ -53,6 +78,80 @@ def state_color_bgr(state: int) -> BGR:
     if state < 0:
         return hex_to_bgr(NO_STATE_COLOR)
     return hex_to_bgr(STATE_PALETTE[state % len(STATE_PALETTE)])
+
+
+def require_imageio_ffmpeg() -> ModuleType:
+    """Import and return imageio-ffmpeg, or raise :class:`MissingDependencyError`."""
+    try:  # through importlib: imageio-ffmpeg has no type information
+        return importlib.import_module("imageio_ffmpeg")
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "labelled videos are written as H.264 by imageio-ffmpeg, which is not "
+            'installed: pip install "faceexpr[video]"'
+        ) from exc
+
+
+class _H264Writer:
+    """BGR frames piped to imageio-ffmpeg's ffmpeg: H.264, yuv420p, in MP4."""
+
+    def __init__(self, path: Path, fps: float, size: tuple[int, int], name: PathLike) -> None:
+        ffmpeg = require_imageio_ffmpeg()
+        self.path, self.name, self.count = path, name, 0
+        self._gen: Generator[None, Any, None] = ffmpeg.write_frames(
+            str(path), (int(size[0]), int(size[1])), pix_fmt_in="bgr24",
+            pix_fmt_out="yuv420p", fps=float(fps), codec="libx264", quality=None,
+            macro_block_size=1, ffmpeg_log_level="error", output_params=list(H264_OPTIONS))
+        self._gen.send(None)  # starts ffmpeg
+
+    def write(self, img: npt.NDArray[np.uint8]) -> None:
+        try:
+            self._gen.send(np.ascontiguousarray(img))
+        except OSError as exc:  # ffmpeg quit: its first line says why
+            raise FileFormatError(f"{self.name}: ffmpeg stopped writing the H.264 video "
+                                  f"({str(exc).splitlines()[0]})") from exc
+        self.count += 1
+
+    def close(self) -> None:
+        """Wait for ffmpeg to finish the file."""
+        self._gen.close()
+
+    def check(self, cv2: ModuleType) -> None:
+        """The finished file holds every frame (ffmpeg's exit status is not reported)."""
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else -1
+        finally:
+            cap.release()
+        if n != self.count:
+            raise FileFormatError(f"{self.name}: ffmpeg wrote an incomplete H.264 video "
+                                  f"({n} of {self.count} frames readable)")
+
+
+def _drop_codes(pose: xr.Dataset) -> npt.NDArray[np.int64] | None:
+    """The ``dropped`` code of every pose row, checked against :data:`DROP_REASONS`."""
+    if "dropped" not in pose.variables:
+        return None
+    var = pose["dropped"]
+    if var.dims != ("time",):
+        raise InvalidPoseError(f"the pose's 'dropped' variable must be along time only, got "
+                               f"dims {var.dims}")
+    values = np.asarray(var.values)
+    if not np.issubdtype(values.dtype, np.integer):
+        raise InvalidPoseError(f"the pose's 'dropped' codes must be integers, got dtype "
+                               f"{values.dtype}")
+    codes = values.astype(np.int64)
+    bad = codes[(codes < 0) | (codes >= len(DROP_REASONS))]
+    if bad.size:
+        raise InvalidPoseError(f"the pose's 'dropped' code {bad[0]} is not one of 0.."
+                               f"{len(DROP_REASONS) - 1} ({', '.join(DROP_REASONS)})")
+    return codes
+
+
+def _segments(pose: xr.Dataset) -> npt.NDArray[np.int64] | None:
+    """The shot (``segment`` coordinate) of every pose row, if the pose has one."""
+    if "segment" not in pose.coords or pose["segment"].dims != ("time",):
+        return None
+    return np.asarray(pose["segment"].values, dtype=np.int64)
 
 
 def _select_camera(pose: xr.Dataset, camera: str | int | None) -> xr.Dataset:
@@ -149,13 +248,17 @@ def labelled_video(
         each pose row; video frames without a pose row are copied unlabelled. With a
         ``cameras`` dim, ``camera`` chooses the view.
     out
-        The labelled video to write (codec ``mp4v``). It is written to a temporary file
-        and renamed at the end, so a failure leaves no output file.
+        The labelled video to write: H.264 in MP4 (:data:`H264_OPTIONS`; an odd width or
+        height gets one padding pixel), which browsers play. It is written to a
+        temporary file and renamed at the end, so a failure leaves no output file.
     states
         State of every pose row, ``(time,)`` int, ``-1`` = no state; matched to the pose
         by its ``frame`` coordinate when it has one, else by position. Landmarks, skeleton
         and a label box take the state's colour (the same as in the figures). Without
-        states every landmark has its own colour and there is no label.
+        states every landmark has its own colour and there is no label. Below the state,
+        frames the pose marks as dropped (its ``dropped`` variable, codes of
+        :data:`faceexpr.data.DROP_REASONS`) say why they have no landmarks ("no face",
+        "other person", ...), and a pose with a ``segment`` coordinate shows "shot N".
     n_states
         Number of states, to check the labels (default: not checked).
     scheme
@@ -189,11 +292,13 @@ def labelled_video(
     FileFormatError
         When OpenCV cannot read ``video``, or it has fewer frames than the pose needs.
     InvalidPoseError
-        When the pose is 3D, or has several cameras and none was chosen.
+        When the pose is 3D, has several cameras and none was chosen, or has ``dropped``
+        codes outside :data:`~faceexpr.data.DROP_REASONS`.
     MissingDependencyError
-        When OpenCV is not installed.
+        When OpenCV or imageio-ffmpeg is not installed.
     """
     cv2 = require_cv2()
+    require_imageio_ffmpeg()  # before any work
     pose = validate_pose(pose)
     if pose.sizes["space"] != 2:
         raise InvalidPoseError(
@@ -220,6 +325,7 @@ def labelled_video(
         raise InvalidPoseError("the pose's frame numbers must be unique")
     row_of = {int(f): i for i, f in enumerate(frames)}
     labels = None if states is None else _state_labels(states, pose, n_states)
+    drops, shots = _drop_codes(pose), _segments(pose)
     own_colors = landmark_colors(len(names))
     edge_default = hex_to_bgr(NO_STATE_COLOR)
 
@@ -252,6 +358,7 @@ def labelled_video(
         line = max(1, round(radius / 2))
         pad = max(3, round(6 * scale))
         limit = 4.0 * max(width, height) + radius
+        drop_color, shot_color = hex_to_bgr(DROP_COLOR), hex_to_bgr(SHOT_COLOR)
 
         def draw(img: npt.NDArray[np.uint8], row: int) -> None:
             state = None if labels is None else int(labels[row])
@@ -267,15 +374,29 @@ def labelled_video(
                 cv2.circle(img, c, (radius + 1) << SHIFT, (0, 0, 0), 1, cv2.LINE_AA, SHIFT)
                 cv2.circle(img, c, radius << SHIFT, color or own_colors[j], -1, cv2.LINE_8,
                            SHIFT)
+            top = pad
             if state is not None and color is not None:
                 text = "no state" if state < 0 else state_label(state, state_names)
-                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-                cv2.rectangle(img, (pad, pad), (3 * pad + tw, 3 * pad + th + base), color, -1)
-                cv2.putText(img, text, (2 * pad, 2 * pad + th), cv2.FONT_HERSHEY_SIMPLEX,
-                            scale, _text_color(color), thick, cv2.LINE_AA)
+                top = label(img, text, color, pad, top)
+            if drops is not None and drops[row] > 0:
+                label(img, DROP_REASONS[drops[row]].replace("-", " "), drop_color, pad, top)
+            if shots is not None:
+                text = f"shot {shots[row]}"
+                (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+                label(img, text, shot_color, width - 3 * pad - tw, pad)
+
+        def label(img: npt.NDArray[np.uint8], text: str, color: BGR, left: int,
+                  top: int) -> int:
+            """Draw ``text`` in a filled box at (left, top); return the next box's top."""
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+            bottom = int(top + 2 * pad + th + base)
+            cv2.rectangle(img, (left, top), (left + 2 * pad + tw, bottom), color, -1)
+            cv2.putText(img, text, (left + pad, top + pad + th), cv2.FONT_HERSHEY_SIMPLEX,
+                        scale, _text_color(color), thick, cv2.LINE_AA)
+            return bottom + pad
 
         def fill(tmp: Path) -> None:
-            writer = open_writer(tmp, rate, (width, height), name=out)
+            writer = _H264Writer(tmp, rate, (width, height), name=out)
             done = 0
             try:
                 with tqdm(total=total, desc="labelled video", unit="frame",
@@ -291,9 +412,10 @@ def labelled_video(
                         done += 1
                         bar.update(1)
             finally:
-                writer.release()
+                writer.close()
             if done < needed and (max_frames is None or done < max_frames):
                 raise too_short(done)
+            writer.check(cv2)
 
         return write_video(out, fill)
     finally:

@@ -1,7 +1,9 @@
 """Synthetic data with ground truth: faces, their videos, and calibration-board views.
 
 :func:`simulate` makes a face that switches between expressions (:mod:`.faces`);
-:mod:`.video` renders a pose as a video; :mod:`.boards` renders calibration boards seen by
+:mod:`.video` renders a pose as a video; :mod:`.photo_video` builds videos of real
+photographs (cuts between people, several faces, a turned face) with the truth of who is
+where; :mod:`.boards` renders calibration boards seen by
 known cameras. Tests and ``faceexpr demo`` use them; the backends run for real on their
 output. This package uses the tools' packages only through their public functions.
 """
