@@ -101,6 +101,18 @@ def test_rigid_translation_has_no_angular_speed() -> None:
     np.testing.assert_allclose(kin["head_angular_speed"].values, 0.0, atol=1e-6)
 
 
+def test_angular_speed_survives_a_missing_frame() -> None:
+    pose = moving_pose(constant_velocity(40))
+    pos = pose["position"].values.copy()
+    pos[10] = np.nan  # one frame without landmarks: no angle there
+    ego = egocentric(make_pose(pos, NAMES, fps=30.0), "nose1")
+    speed = head_kinematics(ego)["head_angular_speed"].values
+    assert np.isnan(speed[10])
+    # the frames after the gap keep their (zero) angular speed instead of NaN
+    assert np.isfinite(speed[20:]).all()
+    np.testing.assert_allclose(speed[20:], 0.0, atol=1e-6)
+
+
 def test_kinematics_needs_egocentric() -> None:
     with pytest.raises(InvalidPoseError, match="no 'head_position'"):
         head_kinematics(moving_pose(constant_velocity()))

@@ -410,3 +410,62 @@ def test_pipeline_runs_on_openface_file(tmp_path: Path) -> None:
     pose = make_pose(position, IBUG68.landmarks, confidence, fps=30.0)
     expected = pipeline.run(pose).states[0]
     np.testing.assert_array_equal(states.values, expected.values)
+
+
+# --- action-unit intensities per state --------------------------------------------------
+
+
+def ibug_from_face21(face: FloatArray) -> FloatArray:
+    """68 iBUG points from FACE21 ones: a landmark's counterpart where it has one, else a
+    fixed blend of two FACE21 landmarks (so every point moves with the face)."""
+    names21 = list(FACE21.landmarks)
+    slot = {IBUG68.landmarks.index(v): names21.index(k) for k, v in IBUG68_TO_FACE21.items()}
+    out = np.empty((*face.shape[:-2], N, face.shape[-1]))
+    for i in range(N):
+        a, b = i % 21, (7 * i + 3) % 21
+        out[..., i, :] = face[..., slot[i], :] if i in slot else 0.6 * face[..., a, :] \
+            + 0.4 * face[..., b, :]
+    return out
+
+
+def test_action_unit_intensities_reach_the_state_cards(tmp_path: Path) -> None:
+    """OpenFace's AUxx_r columns travel with the pose to the state cards and the report:
+    the state that is the smile has the highest AU12 intensity, and its landmarks show
+    the geometric signature of AU12 too."""
+    from faceexpr.report import write_report
+    from faceexpr.state_cards import state_cards
+
+    n_frames = 1500
+    sim = simulate(n_frames, n_expressions=3, n_cameras=1, dropout=0.0, seed=5)
+    truth = sim.states.values  # neutral, smile, surprise
+    rng = np.random.default_rng(1)
+    aus = np.column_stack([rng.uniform(0, 1, (n_frames, len(AU_R))),
+                           rng.integers(0, 2, (n_frames, len(AU_C)))])
+    aus[:, AU_R.index("AU12")] = np.where(truth == 1, 3.5, 0.2) + rng.uniform(0, 0.5, n_frames)
+    aus[:, AU_R.index("AU26")] = np.where(truth == 2, 3.0, 0.1)
+    path = tmp_path / "session.csv"
+    cols = write_openface(path, ibug_from_face21(sim.view(0)["position"].values), aus=aus)
+
+    result = fe.Pipeline(n_states=3, reference="nose_bridge_0", progress=False).run(path)
+    ego = result.egocentric[0]
+    assert [str(a) for a in ego["au"].values][:len(AU_R)] == [f"{a}_r" for a in AU_R]
+    np.testing.assert_allclose(ego["action_units"].sel(au="AU12_r").values, cols["AU12_r"])
+    cards = state_cards(result.egocentric, result.kinematics, result.states, 3, result.fps)
+    labels = result.states[0].values
+    for card in cards:
+        assert [m.key for m in card.action_units] == sorted(f"{a}_r" for a in AU_R)
+        au12 = card.measure("AU12_r")
+        assert au12 is not None and au12.kind == "action_unit" and au12.units == ""
+        assert au12.state_mean == pytest.approx(cols["AU12_r"][labels == card.state].mean())
+        assert au12.overall_mean == pytest.approx(cols["AU12_r"].mean())
+    smile = max(cards, key=lambda c: c.measure("AU12_r").state_mean)  # type: ignore[union-attr]
+    assert smile.measure("AU12_r").state_mean > 3.0  # type: ignore[union-attr]
+    assert "AU12" in {p.code for p in smile.proxies}
+    assert all("AU12" not in {p.code for p in c.proxies} for c in cards if c is not smile)
+    corners = smile.measure("lip_corner_height")
+    assert corners is not None and corners.difference > 5.0  # pixels, corners up the face
+
+    page = write_report(result, tmp_path, []).read_text(encoding="utf-8")
+    section = page.split(f"id='state-{smile.state}'")[1].split("</section>")[0]
+    assert "OpenFace action units (intensity 0–5): AU12 +" in section
+    assert "<th>AU26</th>" in section

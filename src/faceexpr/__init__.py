@@ -67,7 +67,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     )
     from faceexpr.backends.anipose import Board, calibrate
     from faceexpr.model_selection import select_n_states
-    from faceexpr.pipeline import Pipeline, Result, stability
+    from faceexpr.pipeline import FittedModel, Pipeline, Result, stability
     from faceexpr.recording import Recording, recordings_from_files
 
 __version__ = "0.1.0"
@@ -83,6 +83,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "synthetic": ("faceexpr.synthetic", None),
     "Pipeline": ("faceexpr.pipeline", "Pipeline"),
     "Result": ("faceexpr.pipeline", "Result"),
+    "FittedModel": ("faceexpr.pipeline", "FittedModel"),
     "Recording": ("faceexpr.recording", "Recording"),
     "recordings_from_files": ("faceexpr.recording", "recordings_from_files"),
     "select_n_states": ("faceexpr.model_selection", "select_n_states"),
@@ -121,6 +122,7 @@ __all__ = [
     "Command",
     "FaceexprError",
     "FileFormatError",
+    "FittedModel",
     "InvalidFeaturesError",
     "InvalidPoseError",
     "InvalidStatesError",

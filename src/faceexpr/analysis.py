@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,8 +27,18 @@ import pandas as pd
 import xarray as xr
 
 from faceexpr._typing import FloatArray, IntArray
-from faceexpr.data import NO_STATE, get_fps, validate_pose
+from faceexpr.data import NO_STATE, get_fps, segment_bounds, validate_pose
 from faceexpr.errors import InvalidStatesError
+from faceexpr.interfaces import StateModel
+from faceexpr.sequences import (
+    bout_sequence,
+    bout_transition_counts,
+    entropy_rate,
+    shuffled_baseline,
+)
+from faceexpr.similarity import StateComparison, StateDistances
+from faceexpr.similarity import compare_states as similarity_compare_states
+from faceexpr.similarity import state_distances as similarity_state_distances
 
 StatesLike = xr.DataArray | Sequence[xr.DataArray]
 """One state sequence ``(time,)`` or a list of them (one per session)."""
@@ -35,20 +46,29 @@ StatesLike = xr.DataArray | Sequence[xr.DataArray]
 
 __all__ = [
     "InvalidStatesError",
+    "ResultLike",
+    "StateMeaning",
+    "bout_sequences",
+    "bout_transitions",
     "bouts",
+    "compare_states",
     "dwell_times",
+    "entropy_rates",
     "kinematics_by_state",
     "match_means",
     "match_states",
     "relabel",
     "state_agreement",
+    "state_distances",
     "state_frequencies",
     "state_mean_intervals",
+    "state_meaning",
     "state_means",
     "state_stds",
     "summarize",
     "transition_counts",
     "transition_matrix",
+    "typical_sequences",
 ]
 
 
@@ -774,3 +794,202 @@ def summarize(
         "transition_matrix": transition_matrix(states, n_states),
     }
     return out
+
+
+# --------------------------------------------------------------------------- what states mean
+
+
+class ResultLike(Protocol):
+    """What the wrappers below read of a :class:`~faceexpr.pipeline.Result`."""
+
+    @property
+    def states(self) -> list[xr.DataArray]: ...
+    @property
+    def egocentric(self) -> list[xr.Dataset]: ...
+    @property
+    def model(self) -> StateModel: ...
+    @property
+    def n_states(self) -> int: ...
+
+
+def _shot_states(result: ResultLike) -> list[xr.DataArray]:
+    """The result's states, carrying the egocentric pose's shot numbers (``segment``)."""
+    out = []
+    for s, ego in zip(result.states, result.egocentric, strict=True):
+        if "segment" in ego.coords and "segment" not in s.coords:
+            s = s.assign_coords(segment=("time", np.asarray(ego["segment"].values)))
+        out.append(s)
+    return out
+
+
+def state_distances(result: ResultLike) -> StateDistances:
+    """How alike the states of a result are: distances between their mean faces and
+    between their fitted Gaussians, and a clustering of the states.
+
+    The mean faces are :func:`state_means` of the egocentric (aligned) pose, so the
+    mean-face distance (RMS per-landmark Euclidean distance) is in the data's units, e.g.
+    mm; the distribution distance is the Bhattacharyya distance between the state model's
+    Gaussians in its feature space. See :mod:`faceexpr.similarity`.
+
+    Returns
+    -------
+    faceexpr.similarity.StateDistances
+        ``mean_distance``, ``distribution_distance`` (``(state_a, state_b)``), ``overlap``,
+        ``linkage`` and ``order`` (average-linkage clustering on the mean-face distance),
+        ``units``; ``to_frame()`` gives one row per pair, ``merges()`` the clustering.
+
+    Examples
+    --------
+    >>> import faceexpr as fe
+    >>> from faceexpr.synthetic.faces import simulate
+    >>> result = fe.Pipeline(n_states=3, progress=False).run(simulate(600, n_expressions=3))
+    >>> fe.analysis.state_distances(result).to_frame().shape
+    (3, 5)
+    """
+    faces = state_means(result.egocentric, result.states, result.n_states)
+    return similarity_state_distances(faces, result.model.means_, result.model.covars_)
+
+
+def compare_states(result: ResultLike, a: int, b: int, n_boot: int = 200,
+                   seed: int | None = 0, level: float = 0.95) -> StateComparison:
+    """Which landmarks differ between the mean faces of states ``a`` and ``b``, by how much.
+
+    The difference is ``mean_b − mean_a`` of the egocentric pose per landmark, with a
+    bout-level bootstrap interval of its magnitude (bouts are resampled, not frames: the
+    frames of a bout are autocorrelated); bouts end at shot boundaries too. See
+    :func:`faceexpr.similarity.compare_states`.
+
+    Returns
+    -------
+    faceexpr.similarity.StateComparison
+        ``table`` (one row per landmark, largest difference first), ``difference``
+        ``(landmarks, space)``, ``face_a``, ``face_b``, ``n_bouts`` and ``units``.
+    """
+    return similarity_compare_states(result.egocentric, _shot_states(result), a, b,
+                                     n_boot=n_boot, level=level, random_state=seed)
+
+
+def bout_sequences(result: ResultLike) -> list[IntArray]:
+    """The bout sequences of a result: states of successive bouts, repeats collapsed,
+    split at frames without a state, session ends and shot boundaries
+    (:func:`faceexpr.sequences.bout_sequence`)."""
+    return bout_sequence(_shot_states(result))
+
+
+def typical_sequences(result: ResultLike, n: int | Sequence[int] = (2, 3, 4),
+                      n_perm: int = 1000, seed: int | None = 0) -> pd.DataFrame:
+    """Which orders of states occur more often than chance: n-gram counts of the bout
+    sequences against a shuffled-bout baseline.
+
+    The baseline shuffles the bouts within each sequence, keeping its bout counts per
+    state and never putting a state next to itself; ``above_chance`` holds at a
+    Benjamini–Hochberg false discovery rate of 5 % within each ``n``. See
+    :mod:`faceexpr.sequences` for the null model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per n-gram that occurs, sorted by ``n`` then count (largest first):
+        ``ngram`` (``"0-2-1"``), ``n``, ``count``, ``expected``, ``expected_from_pairs``,
+        ``ratio``, ``p_value``, ``q_value``, ``above_chance``
+        (:func:`faceexpr.sequences.shuffled_baseline`).
+    """
+    return shuffled_baseline(bout_sequences(result), n=n, n_perm=n_perm, random_state=seed)
+
+
+def bout_transitions(result: ResultLike) -> xr.DataArray:
+    """Probability that a bout of ``from_state`` is followed by one of ``to_state``
+    (never itself), from the bout sequences; NaN rows for states never followed by a bout.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(from_state, to_state)`` float, ``attrs["n_bouts"]``: bouts of each state
+        (a list, for node sizes).
+    """
+    counts = bout_transition_counts(bout_sequences(result), result.n_states)
+    totals = counts.sum("to_state")
+    probs = (counts / totals.where(totals > 0)).astype(np.float64)
+    probs.name = "bout_transitions"
+    seqs = bout_sequences(result)
+    labels = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
+    probs.attrs["n_bouts"] = np.bincount(labels, minlength=result.n_states).tolist()
+    return probs
+
+
+def entropy_rates(result: ResultLike) -> pd.DataFrame:
+    """How predictable the next state is: entropy rates of the state chains, in bits.
+
+    Rows (index ``level``): ``bout`` (the next bout's state given the current one, from
+    the bout sequences; at most ``log2(K − 1)`` bits per bout), ``frame`` (the next
+    frame's state, from the frame-to-frame transitions within shots; at most ``log2 K``
+    bits per frame, and low because states last many frames) and ``model`` (the fitted
+    model's transition matrix at its stationary distribution; NaN when that is not
+    unique). Each chain's states are weighted by how often they are left.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``entropy_bits``, ``max_bits``, ``relative`` (``entropy_bits /
+        max_bits``: 1 = no order at all, 0 = fully predictable) and ``n_transitions``.
+    """
+    k = result.n_states
+    pieces = [s.isel(time=slice(lo, hi)) for s in _shot_states(result)
+              for lo, hi in segment_bounds(s)]
+    rows = []
+    for level, counts in (("bout", bout_transition_counts(bout_sequences(result), k)),
+                          ("frame", transition_counts(pieces, k))):
+        values = np.asarray(counts.values, dtype=np.float64)
+        leaving = values.sum(axis=1)
+        total = float(leaving.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            probs = values / leaving[:, None]
+        rate = entropy_rate(probs, leaving) if total > 0 else math.nan
+        rows.append((level, rate, total))
+    try:
+        model_rate = entropy_rate(result.model.transmat_)
+    except ValueError:  # no unique stationary distribution
+        model_rate = math.nan
+    rows.append(("model", model_rate, math.nan))
+    maxima = {"bout": math.log2(k - 1) if k > 1 else 0.0, "frame": math.log2(k),
+              "model": math.log2(k)}
+    table = pd.DataFrame(
+        {"entropy_bits": [r[1] for r in rows],
+         "max_bits": [maxima[r[0]] for r in rows],
+         "n_transitions": [r[2] for r in rows]},
+        index=pd.Index([r[0] for r in rows], name="level"))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table.insert(2, "relative", table["entropy_bits"] / table["max_bits"].where(
+            table["max_bits"] > 0))
+    return table
+
+
+@dataclass(frozen=True)
+class StateMeaning:
+    """What the states of a result mean, computed once for the tables, figures and report:
+    how alike they are, where the two most alike differ, their typical orders and how
+    predictable the sequence is."""
+
+    distances: StateDistances | None
+    """None with a single state."""
+    comparison: StateComparison | None
+    """The two states nearest in face (None with a single state)."""
+    sequences: pd.DataFrame
+    """:func:`typical_sequences`."""
+    entropy: pd.DataFrame
+    """:func:`entropy_rates`."""
+    bout_transitions: xr.DataArray
+    """:func:`bout_transitions`."""
+
+
+def state_meaning(result: ResultLike, n_perm: int = 1000, seed: int = 0) -> StateMeaning:
+    """Every analysis of what the states mean (:class:`StateMeaning`)."""
+    distances = comparison = None
+    if result.n_states >= 2:
+        distances = state_distances(result)
+        closest = distances.to_frame().iloc[0]
+        comparison = compare_states(result, int(closest["state_a"]),
+                                    int(closest["state_b"]), seed=seed)
+    return StateMeaning(distances, comparison,
+                        typical_sequences(result, n_perm=n_perm, seed=seed),
+                        entropy_rates(result), bout_transitions(result))

@@ -1,5 +1,5 @@
-"""The ``faceexpr`` command: ``analyze``, ``demo``, ``backends`` and the plugins' commands
-(``calibrate`` from Anipose, ``dlc`` from DeepLabCut).
+"""The ``faceexpr`` command: ``analyze``, ``apply``, ``demo``, ``backends`` and the plugins'
+commands (``calibrate`` from Anipose, ``dlc`` from DeepLabCut).
 
 This module only parses arguments and prints; the work is done by
 :class:`~faceexpr.pipeline.Pipeline`, :func:`~faceexpr.recording.recordings_from_files`
@@ -218,6 +218,32 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--svg", action="store_true", help="also write figures as SVG")
     an.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    ap = sub.add_parser(
+        "apply", help="label new pose files with the states of a saved result",
+        description="Label new recordings with the states of a result written by "
+                    "'faceexpr analyze', without refitting: the same cleaning, alignment "
+                    "template, standardisation, PCA and state model; the same tables, "
+                    "figures and report as analyze.",
+        formatter_class=_DEFAULTS)
+    ap.add_argument("results", type=Path, metavar="RESULTS_DIR",
+                    help="a folder written by 'faceexpr analyze' (or Result.save)")
+    ap.add_argument("files", nargs="+", type=Path,
+                    help="pose files (or, with the fit's --estimator, videos) to label")
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    ap.add_argument("--format", default=None,
+                    help="format of the pose files (default: the fit's, usually 'auto')")
+    ap.add_argument("--fps", type=float, default=None, help="frame rate, if the files lack it")
+    ap.add_argument("--estimator", default=None,
+                    help="pose estimator (default: the fit's; 'file' reads pose files)")
+    ap.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="pose-estimator option (repeatable); replaces the fit's options")
+    ap.add_argument("--no-labelled-video", action="store_true",
+                    help="with a video estimator: do not write the labelled videos")
+    ap.add_argument("--no-figures", action="store_true", help="tables only, no figures")
+    ap.add_argument("--svg", action="store_true", help="also write figures as SVG")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+
     demo = sub.add_parser(
         "demo", help="run the pipeline on synthetic faces with known states",
         description="Simulate a face switching between known expressions, run the whole "
@@ -337,6 +363,14 @@ def _analyze(args: argparse.Namespace) -> int:
     scheme: Any = [list(c) for c in project.skeleton] if project and project.skeleton else "auto"
     result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
                 formats=formats, videos=videos, scheme=scheme)
+    _print_result(result)
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _print_result(result: Any) -> None:
+    """What analyze and apply print: coverage, the selection, frames and states, the
+    stability and the diagnostics."""
     _print_coverage(result)
     freq = result.frequencies
     if result.selection is not None:
@@ -364,7 +398,46 @@ def _analyze(args: argparse.Namespace) -> int:
                   f"{s} {r:.0%}" for s, r in stab.per_state["reappearance"].items()))
     for diagnostic in result.diagnostics:
         print(diagnostic)
-    print(f"results written to {args.out}")
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from faceexpr._model_file import FITTED_ARRAYS, FITTED_JSON
+    from faceexpr.pipeline import Result, check_output_folder, estimated_size
+
+    _check_number("--fps", args.fps, low_ok=False)
+    fitted = Result.load(args.results)  # a damaged folder fails before anything is read
+    estimator = args.estimator or fitted.pipeline.estimator
+    options: dict[str, Any] = (dict(fitted.pipeline.estimator_options)
+                               if args.estimator is None else {})
+    if estimator == "file":
+        if args.estimator_option:
+            raise FaceexprError("--estimator-option is for a pose estimator that tracks "
+                                "videos (--estimator); the file reader takes --format, --fps")
+        if args.format is not None:
+            options["format"] = args.format
+        if args.fps:
+            options["fps"] = args.fps
+    else:
+        if args.format is not None or args.fps:
+            raise FaceexprError(f"--format and --fps are for pose files; the estimator "
+                                f"'{estimator}' takes --estimator-option")
+        if args.estimator_option:
+            options = _options(args.estimator_option)
+    model_files = [args.results / name for name in (FITTED_JSON, FITTED_ARRAYS, "model.npz")]
+    check_output_folder(args.out, args.overwrite, [*args.files, *model_files],
+                        size=estimated_size(args.files, figures=not args.no_figures))
+    recordings = recordings_from_files(args.files)
+    result = fitted.apply(recordings, progress=not args.quiet, estimator=estimator,
+                          estimator_options=options)
+    videos: dict[str, Path] = {}
+    if estimator != "file" and not args.no_labelled_video:
+        videos = {s: r.source for s, r in zip(result.sessions, recordings)  # the tracked
+                  if isinstance(r.source, Path)}
+    result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
+                formats=("png", "svg") if args.svg else ("png",), videos=videos)
+    _print_result(result)
+    print(f"states of the model in {args.results} (not refitted); results written to "
+          f"{args.out}")
     return 0
 
 
@@ -449,7 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
-        "analyze": _analyze, "demo": _demo, "backends": _backends}
+        "analyze": _analyze, "apply": _apply, "demo": _demo, "backends": _backends}
     try:
         # SIGTERM and SIGHUP unwind like Ctrl-C, so the clean-up of half-written results runs
         with warnings.catch_warnings(), signals_interrupt():

@@ -76,7 +76,10 @@ def head_kinematics(pose: xr.Dataset, window: int = 7, polyorder: int = 2) -> xr
                "time_unit": "s" if fps else "frame", "units": pose.attrs.get("units", "")},
     )
     if "head_angles" in pose:
-        ang = np.unwrap(np.radians(pose["head_angles"].values), axis=0)
+        ang = np.radians(np.asarray(pose["head_angles"].values, dtype=np.float64))
+        good = np.isfinite(ang).all(axis=1)
+        # unwrap the frames with angles only: np.unwrap spreads a NaN to every later frame
+        ang[good] = np.unwrap(ang[good], axis=0)
         ang_vel = np.degrees(_derivative(ang, dt, 1, window, polyorder))
         out["head_angles"] = pose["head_angles"]
         out["head_angular_speed"] = (("time",), np.linalg.norm(ang_vel, axis=1))
@@ -229,23 +232,27 @@ def reduce_pca(
     # sklearn may copy its input; our own concatenation need not be copied again
     pca = PCA(n_components=n_components, random_state=random_state, copy=whole).fit(rows)
     del rows
-    out = []
-    for f, x, ok in zip(features, values, finite):
-        proj = np.full((len(x), pca.n_components_), np.nan)
-        # projected block by block: sklearn's transform copies and centres its input
-        for a in range(0, len(x), BLOCK_ROWS):
-            part = ok[a : a + BLOCK_ROWS]
-            if part.any():
-                idx = np.flatnonzero(part) + a
-                proj[idx] = pca.transform(x[idx])
-        names = [f"pc{i + 1}" for i in range(pca.n_components_)]
-        da = make_features(proj, names, time=f["time"].values)
-        da.attrs = dict(f.attrs)
-        # a list, not an array: netCDF attrs and JSON keep it as it is
-        da.attrs["explained_variance_ratio"] = [
-            float(r) for r in pca.explained_variance_ratio_]
-        out.append(da)
-    return out, pca
+    return [project_pca(f, pca) for f in features], pca
+
+
+def project_pca(features: xr.DataArray, pca: PCA) -> xr.DataArray:
+    """``features`` on the components of a fitted PCA (``pc1``, ``pc2``, ...), block by
+    block (sklearn's transform copies and centres its input); rows with NaN stay NaN. The
+    output keeps the input's attrs and adds ``explained_variance_ratio``."""
+    x = np.asarray(features.values)
+    ok = np.isfinite(x).all(1)
+    proj = np.full((len(x), pca.n_components_), np.nan)
+    for a in range(0, len(x), BLOCK_ROWS):
+        part = ok[a : a + BLOCK_ROWS]
+        if part.any():
+            idx = np.flatnonzero(part) + a
+            proj[idx] = pca.transform(x[idx])
+    names = [f"pc{i + 1}" for i in range(pca.n_components_)]
+    out = make_features(proj, names, time=features["time"].values)
+    out.attrs = dict(features.attrs)
+    # a list, not an array: netCDF attrs and JSON keep it as it is
+    out.attrs["explained_variance_ratio"] = [float(r) for r in pca.explained_variance_ratio_]
+    return out
 
 
 def component_loadings(

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
 import shutil
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,13 @@ from faceexpr._files import (
     signals_interrupt,
     temporary_path,
 )
+from faceexpr._model_file import (
+    FITTED_ARRAYS,
+    FITTED_FORMAT,
+    FITTED_JSON,
+    FITTED_PIPELINE_FIELDS,
+    read_fitted,
+)
 from faceexpr._typing import PathLike
 from faceexpr.data import (
     drop_counts,
@@ -48,8 +56,10 @@ from faceexpr.diagnostics import Diagnostic, diagnose
 from faceexpr.diagnostics import table as diagnostics_table
 from faceexpr.errors import (
     FaceexprError,
+    FileFormatError,
     InvalidFeaturesError,
     InvalidPoseError,
+    MissingFileError,
     ParameterError,
 )
 from faceexpr.features import (
@@ -58,6 +68,7 @@ from faceexpr.features import (
     drop_constant_columns,
     feature_matrix,
     head_kinematics,
+    project_pca,
     reduce_pca,
 )
 from faceexpr.interfaces import PoseEstimator, StateModel
@@ -72,9 +83,17 @@ from faceexpr.model_selection import (
 )
 from faceexpr.preprocess import egocentric, interpolate_gaps, mask_low_confidence, smooth
 from faceexpr.recording import Recording, session_name, unique_names
-from faceexpr.registry import pose_estimator, state_model, state_model_class, triangulator
+from faceexpr.registry import (
+    load_state_model,
+    pose_estimator,
+    state_model,
+    state_model_class,
+    triangulator,
+)
 from faceexpr.report import SESSIONS, write_figures, write_report
-from faceexpr.schemes import SchemeLike, guess_scheme
+from faceexpr.schemes import LandmarkScheme, SchemeLike, guess_scheme, skeleton_chains
+from faceexpr.state_cards import StateCard, cards_table
+from faceexpr.state_cards import state_cards as make_state_cards
 from faceexpr.state_stability import Stability
 from faceexpr.state_stability import stability as refit_stability
 
@@ -285,13 +304,14 @@ class Pipeline:
         return scheme.reference
 
     def clean(self, pose: xr.Dataset, template: xr.DataArray | None = None,
-              recording: Recording | None = None) -> xr.Dataset:
+              recording: Recording | None = None, to_egocentric: bool = True) -> xr.Dataset:
         """Triangulate (if several cameras), mask, fill gaps, smooth, make egocentric.
 
-        ``template`` is the face ``(landmarks, space)`` to align to; recordings after the
-        first are aligned to the first one's mean face so all share one head frame. A
-        ``recording``'s project options and calibration reach the triangulator
-        (``triangulator_options`` override the project's).
+        ``template`` is the face ``(landmarks, space)`` to align to; :meth:`run` aligns
+        every recording to the first one's mean aligned face so all share one head frame
+        (and :meth:`FittedModel.apply` new ones to the same face). A ``recording``'s
+        project options and calibration reach the triangulator (``triangulator_options``
+        override the project's). ``to_egocentric=False`` stops before the egocentric step.
         """
         if "cameras" in pose.dims:
             if self.triangulator is None:
@@ -314,8 +334,32 @@ class Pipeline:
                              compat="override", combine_attrs="override")
         else:
             pose = self._filtered(pose)
+        return self._aligned(pose, template) if to_egocentric else pose
+
+    def _aligned(self, pose: xr.Dataset, template: xr.DataArray | None) -> xr.Dataset:
+        """The cleaned ``pose`` made egocentric (aligned to ``template`` where given)."""
         return egocentric(pose, self.reference_of(pose), align=self.align,
                           align_landmarks=self.align_landmarks, template=template)
+
+    def _clean_all(self, poses: Sequence[xr.Dataset], recordings: Sequence[Recording | None],
+                   template: xr.DataArray | None, bar: Any
+                   ) -> tuple[list[xr.Dataset], xr.DataArray | None]:
+        """Every recording cleaned and aligned to one ``template``.
+
+        Without a template (a fit) it is the first recording's mean aligned face, and the
+        first recording is aligned to it again like the others: a saved model then aligns
+        any recording, these included, exactly as it aligned these.
+        """
+        egos = []
+        for pose, recording in zip(poses, recordings):
+            if template is None and self.align:
+                ready = self.clean(pose, recording=recording, to_egocentric=False)
+                template = self._aligned(ready, None)["position"].mean("time")
+                egos.append(self._aligned(ready, template))
+            else:
+                egos.append(self.clean(pose, template, recording))
+            bar.update()
+        return egos, template
 
     def _filtered(self, pose: xr.Dataset) -> xr.Dataset:
         """Mask low confidence, fill short gaps and smooth (one shot of a recording)."""
@@ -332,11 +376,14 @@ class Pipeline:
         """Feature matrices with the same columns for every recording."""
         return self._features(egos, kinematics).features
 
-    def _features(self, egos: Sequence[xr.Dataset],
-                  kinematics: Sequence[xr.Dataset]) -> _Features:
-        """The feature matrices and the transforms that made them."""
+    def _features(self, egos: Sequence[xr.Dataset], kinematics: Sequence[xr.Dataset],
+                  fitted: _Features | None = None) -> _Features:
+        """The feature matrices and the transforms that made them: fitted here, or the
+        ``fitted`` ones (the columns, standardisation and PCA of a saved model)."""
         feats = [feature_matrix(e, kinematics=k, kinematic_features=self.kinematic_features,
                                 drop_constant=False) for e, k in zip(egos, kinematics)]
+        if fitted is not None:
+            return _refeatured(feats, fitted, egos)
         # drop columns constant in every recording (the reference landmark) together
         feats = drop_constant_columns(feats)
         n_frames = _finite_frames(feats)
@@ -352,17 +399,13 @@ class Pipeline:
         if self.standardize:
             scaler = Standardizer().fit(feats)
             feats = [scaler.transform(f) for f in feats]
-        pca = loadings = None
+        pca = None
         if self.pca:
             # PCA cannot have more components than frames or features
             n_max = min(feats[0].sizes["features"], n_frames)
             n = min(self.pca, n_max) if self.pca >= 1 else self.pca
             feats, pca = reduce_pca(feats, n, random_state=self.random_state)
-            with contextlib.suppress(ValueError, KeyError):  # no landmark columns
-                loadings = component_loadings(
-                    pca, names, None if scaler is None else scaler.scale_,
-                    space=[str(v) for v in egos[0]["space"].values])
-        return _Features(feats, names, scaler, pca, loadings)
+        return _Features(feats, names, scaler, pca, _loadings(pca, names, scaler, egos[0]))
 
     def dwell_frames(self, fps: float | None) -> float | None:
         """The expected dwell time in frames (30 frames/s without ``fps``), or None."""
@@ -467,6 +510,37 @@ class Pipeline:
         n = k if isinstance(k, int) else max(candidates)
         state_model(self.state_model, n_states=n, **self.model_options_for(n, None))
 
+    def _loaded(self, inputs: PoseInput | Sequence[PoseInput], names: Sequence[str] | None
+                ) -> tuple[list[xr.Dataset], list[str], list[Recording | None]]:
+        """The poses of ``inputs`` (in the pipeline's precision), their unique session
+        names and the Recordings among them."""
+        items = _as_list(inputs)
+        if names is not None and len(names) != len(items):
+            raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
+        # the file's float64 arrays go as soon as their float32 copies exist
+        poses = [with_precision(p, self.precision) for p in self.load(items)]
+        if names is None:
+            names = [session_name(i, j) for j, i in enumerate(items)]
+        recordings = [i if isinstance(i, Recording) else None for i in items]
+        dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
+        if len(dims) > 1:
+            raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
+        return poses, unique_names(names), recordings
+
+    @staticmethod
+    def _predict(model: StateModel, feats: Sequence[xr.DataArray],
+                 egos: Sequence[xr.Dataset]) -> tuple[list[xr.DataArray], list[xr.DataArray]]:
+        """The Viterbi states and the posteriors of every recording, shot by shot (no
+        transition across a cut)."""
+        states, posteriors = [], []
+        for f, e in zip(feats, egos):
+            bounds = segment_bounds(e)
+            s = _per_shot(model.predict, f, bounds)
+            s.attrs["fps"] = e.attrs.get("fps", np.nan)
+            states.append(s.assign_coords(frame=("time", e["frame"].values)))
+            posteriors.append(_per_shot(model.predict_proba, f, bounds))
+        return states, posteriors
+
     def run(self, inputs: PoseInput | Sequence[PoseInput],
             names: Sequence[str] | None = None) -> Result:
         """Run every stage on one recording or several (fitted as one model).
@@ -482,33 +556,17 @@ class Pipeline:
             safe as file names.
         """
         self.check()
-        items = _as_list(inputs)
-        if names is not None and len(names) != len(items):
-            raise FaceexprError(f"{len(names)} names for {len(items)} recordings")
-        # the file's float64 arrays go as soon as their float32 copies exist
-        poses = [with_precision(p, self.precision) for p in self.load(items)]
-        if names is None:
-            names = [session_name(i, j) for j, i in enumerate(items)]
-        names = unique_names(names)
-        recordings = [i if isinstance(i, Recording) else None for i in items]
-        dims = {n_spatial_dims(p) for p in poses if "cameras" not in p.dims}
-        if len(dims) > 1:
-            raise InvalidPoseError("all recordings must be 2D or all 3D, got a mix")
+        poses, names, recordings = self._loaded(inputs, names)
         bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not self.progress,
                    leave=False)
-        egos = [self.clean(poses[0], recording=recordings[0])]
-        bar.update()
-        template = egos[0]["position"].mean("time") if self.align else None
-        for pose, rec in zip(poses[1:], recordings[1:]):
-            egos.append(self.clean(pose, template, rec))
-            bar.update()
+        egos, template = self._clean_all(poses, recordings, None, bar)
         kin = [head_kinematics(e) for e in egos]
         made = self._features(egos, kin)
+        made.template = template
         feats = made.features
         # each shot of a video is its own sequence: no transition is learned across a cut
-        shots = [segment_bounds(e) for e in egos]
-        pieces = [f.isel(time=slice(a, b)) for f, bounds in zip(feats, shots)
-                  for a, b in bounds]
+        pieces = [f.isel(time=slice(a, b)) for f, e in zip(feats, egos)
+                  for a, b in segment_bounds(e)]
         self.check_enough_frames(pieces, [self.n_states] if isinstance(self.n_states, int)
                                  else list(self.candidates))
         fps = get_fps(egos[0])
@@ -532,12 +590,7 @@ class Pipeline:
                 options["progress"] = self.progress
             model = state_model(self.state_model, n_states=int(self.n_states),
                                 **options).fit(pieces)
-        states, posteriors = [], []
-        for f, e, bounds in zip(feats, egos, shots):
-            s = _per_shot(model.predict, f, bounds)
-            s.attrs["fps"] = e.attrs.get("fps", np.nan)
-            states.append(s.assign_coords(frame=("time", e["frame"].values)))
-            posteriors.append(_per_shot(model.predict_proba, f, bounds))
+        states, posteriors = self._predict(model, feats, egos)
         bar.update()
         bar.close()
         result = Result(pipeline=self, sessions=list(names), poses=poses, egocentric=egos,
@@ -589,6 +642,44 @@ class _Features:
     pca: Any = None
     loadings: xr.DataArray | None = None
     """Each component as landmark displacements ``(components, landmarks, space)``."""
+    template: xr.DataArray | None = None
+    """The face ``(landmarks, space)`` every recording was aligned to (None unaligned)."""
+
+
+def _loadings(pca: Any, names: Sequence[str], scaler: Standardizer | None,
+              ego: xr.Dataset) -> xr.DataArray | None:
+    """The PCA's components as landmark displacements (None without PCA or landmarks)."""
+    if pca is None:
+        return None
+    with contextlib.suppress(ValueError, KeyError):  # no landmark columns
+        return component_loadings(pca, names, None if scaler is None else scaler.scale_,
+                                  space=[str(v) for v in ego["space"].values])
+    return None
+
+
+def _refeatured(feats: Sequence[xr.DataArray], fitted: _Features,
+                egos: Sequence[xr.Dataset]) -> _Features:
+    """The fitted columns of ``feats``, standardised and projected as the fit was."""
+    out = []
+    for f, ego in zip(feats, egos):
+        have = {str(n) for n in f["features"].values}
+        missing = [n for n in fitted.names if n not in have]
+        if missing:
+            raise InvalidFeaturesError(
+                f"{_sources([ego])}: other feature columns than the model's: "
+                f"{len(missing)} of its {len(fitted.names)} are missing "
+                f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
+        f = f.sel(features=fitted.names)
+        if fitted.scaler is not None:
+            f = fitted.scaler.transform(f)
+        if fitted.pca is not None:
+            f = project_pca(f, fitted.pca)
+        out.append(f)
+    if _finite_frames(out) == 0:
+        raise InvalidFeaturesError(f"nothing to label in {_sources(egos)}: no frame has "
+                                   "every landmark visible")
+    return _Features(out, list(fitted.names), fitted.scaler, fitted.pca, fitted.loadings,
+                     fitted.template)
 
 
 def _finite_frames(feats: Sequence[xr.DataArray]) -> int:
@@ -627,6 +718,43 @@ class Result:
     """Coded warnings and notes about the fit (:func:`faceexpr.diagnostics.diagnose`)."""
     stability: Stability | None = None
     """Reproducibility of the states under refits (:meth:`check_stability`)."""
+    applied_from: FittedModel | None = field(default=None, repr=False)
+    """The fitted model that labelled these recordings (:meth:`FittedModel.apply`), or
+    None for a fit."""
+
+    @classmethod
+    def load(cls, folder: PathLike) -> FittedModel:
+        """The fitted pipeline of a result saved by :meth:`save`, to label new recordings
+        with its states (:meth:`FittedModel.apply`); read, never refitted, never
+        unpickled."""
+        return FittedModel.load(folder)
+
+    @property
+    def fitted(self) -> FittedModel:
+        """This result's fitted pipeline (template, standardisation, PCA, state model),
+        to label other recordings with the same states (:meth:`FittedModel.apply`)."""
+        if self.applied_from is not None:
+            return self.applied_from
+        if self.transforms is None:
+            raise FaceexprError("this result holds no transforms (it was not made by "
+                                "Pipeline.run), so it cannot label other recordings")
+        if self.pipeline.align and self.transforms.template is None:
+            raise FaceexprError("this result holds no alignment template, so it cannot "
+                                "label other recordings")
+        ego = self.egocentric[0]
+        reference = str(ego.attrs.get("egocentric_reference")
+                        or self.pipeline.reference_of(self.poses[0]))
+        pipe = replace(self.pipeline, n_states=self.n_states, reference=reference)
+        return FittedModel(pipe, self.model, replace(self.transforms, features=[]),
+                           [str(n) for n in ego["landmarks"].values],
+                           [str(v) for v in ego["space"].values],
+                           str(ego.attrs.get("units", "")), self.fps)
+
+    def apply(self, inputs: PoseInput | Sequence[PoseInput],
+              names: Sequence[str] | None = None, **options: Any) -> Result:
+        """Label other recordings with this result's states, without refitting:
+        ``self.fitted.apply(inputs, names, **options)`` (:meth:`FittedModel.apply`)."""
+        return self.fitted.apply(inputs, names, **options)
 
     def diagnose(self) -> list[Diagnostic]:
         """The diagnostics of this result, computed afresh."""
@@ -651,6 +779,21 @@ class Result:
         of the same model (:meth:`check_stability`) takes."""
         return {k: v for k, v in self.model.options.items()
                 if k not in ("progress", "random_state")}
+
+    @functools.cached_property
+    def meaning(self) -> analysis.StateMeaning:
+        """What the states mean, computed once (:func:`faceexpr.analysis.state_meaning`):
+        how alike they are, where the two most alike differ, their typical orders and
+        the entropy rate of the sequence."""
+        seed = self.pipeline.random_state
+        return analysis.state_meaning(self, seed=0 if seed is None else int(seed))
+
+    def state_cards(self) -> list[StateCard]:
+        """Every state in plain language (:func:`faceexpr.state_cards.state_cards`): named
+        face measures against the mean face, head pose and speed, geometric FACS proxies
+        and, with OpenFace input, the action units."""
+        return make_state_cards(self.egocentric, self.kinematics, self.states,
+                                self.n_states, self.fps)
 
     @property
     def loadings(self) -> xr.DataArray | None:
@@ -765,6 +908,14 @@ class Result:
                 "cv_folds": self.pipeline.cv_folds,
                 "table": self.model_selection.table.to_dict(orient="records")},
             "stability": None if self.stability is None else self.stability.to_dict(),
+            "state_cards": [card.to_dict() for card in self.state_cards()],
+            "typical_sequences_above_chance": self.meaning.sequences[
+                self.meaning.sequences["above_chance"]].to_dict(orient="records")
+            if len(self.meaning.sequences) else [],
+            "applied_from": None if self.applied_from is None else {
+                "folder": None if self.applied_from.folder is None
+                else str(self.applied_from.folder),
+                "fitted_with_faceexpr": self.applied_from.faceexpr_version},
             "provenance": self.provenance(),
             "history": list(self.egocentric[0].attrs.get("faceexpr_history", [])),
         }
@@ -780,6 +931,12 @@ class Result:
              "estimator_options": pipe.estimator_options,
              "files": [f for p in self.poses for f in p.attrs.get("source_files", [])]},
         ]
+        if self.applied_from is not None:
+            fitted = self.applied_from
+            steps.append({"step": "apply", "refitted": False,
+                          "model_folder": None if fitted.folder is None else str(fitted.folder),
+                          "fitted_with_faceexpr": fitted.faceexpr_version,
+                          "fitted_fps": fitted.fps})
         if any("cameras" in p.dims for p in self.poses):
             steps.append({"step": "triangulate", "triangulator": pipe.triangulator,
                           "options": pipe.triangulator_options})
@@ -792,7 +949,9 @@ class Result:
              "align": pipe.align,
              "align_landmarks": None if pipe.align_landmarks is None
              else list(pipe.align_landmarks),
-             "template": "the first recording's mean aligned face" if pipe.align else None,
+             "template": None if not pipe.align else (
+                 "the fitted model's template" if self.applied_from is not None
+                 else "the first recording's mean aligned face"),
              "head_angle_frame": self.egocentric[0].attrs.get("head_angle_frame")},
             {"step": "features", "columns": None if made is None else made.names,
              "kinematic_features": list(pipe.kinematic_features)},
@@ -859,10 +1018,21 @@ class Result:
         videos
             Session name → its video: also write a labelled video per session.
         scheme
-            Skeleton of the faces in figures and videos (``"auto"``: recognise it).
+            Skeleton of the faces in figures and videos (``"auto"``: recognise it, or for
+            a result of :meth:`FittedModel.apply` the fit's).
+
+        The folder also holds what labels new recordings with the same states
+        (:meth:`Result.load`): ``model.npz`` (the state model), ``pipeline.json`` (the
+        cleaning parameters, landmarks, axes, units, frame rate and feature columns) and
+        ``transforms.npz`` (the alignment template, standardisation and PCA).
         """
         inputs = [f for pose in self.poses for f in pose.attrs.get("source_files", [])]
         inputs += [os.fspath(v) for v in (videos or {}).values()]
+        applied = self.applied_from
+        if applied is not None and applied.folder is not None:
+            inputs.append(os.fspath(applied.folder / FITTED_JSON))  # never replace the model
+            if isinstance(scheme, str) and applied.scheme != "auto":
+                scheme = applied.scheme  # the fit's skeleton
         location = check_output_folder(out, overwrite, inputs, size=self._estimated_bytes(
             figures, videos))
         target = location.path
@@ -872,7 +1042,7 @@ class Result:
             tmp.chmod(0o777 & ~_umask())  # a result folder follows the umask
             old: Path | None = None
             try:
-                self._write(tmp)
+                self._write(tmp, scheme)
                 if figures:
                     found = write_figures(self, tmp, formats, scheme, videos,
                                           progress=self.pipeline.progress)
@@ -900,7 +1070,7 @@ class Result:
                 size += 2 * os.stat(video).st_size
         return size
 
-    def _write(self, folder: Path) -> None:
+    def _write(self, folder: Path, scheme: SchemeLike | str = "auto") -> None:
         _csv(self.state_table(), folder / "states.csv", index=False)
         _csv(self.frequencies, folder / "frequencies.csv")
         _csv(self.dwell_times, folder / "dwell_times.csv")
@@ -922,6 +1092,8 @@ class Result:
             session.mkdir(parents=True)
             to_netcdf(ds, session / f"{name}.nc")
         self.model.save(folder / "model.npz")
+        if self.transforms is not None:
+            self.fitted.write(folder, scheme)
         if self.selection is not None:
             _csv(self.selection, folder / "model_selection.csv", index=False)
         if self.model_selection is not None and len(self.model_selection.folds):
@@ -931,7 +1103,289 @@ class Result:
             _csv(self.stability.per_state, folder / "stability.csv")
             _csv(self.stability.refits, folder / "stability_refits.csv", index=False)
         _csv(diagnostics_table(self.diagnostics), folder / "diagnostics.csv", index=False)
+        _csv(cards_table(self.state_cards()), folder / "state_cards.csv", index=False)
+        meaning = self.meaning
+        if meaning.distances is not None and meaning.comparison is not None:
+            _csv(meaning.distances.to_frame(), folder / "state_distances.csv", index=False)
+            _csv(meaning.distances.merges(), folder / "state_clusters.csv", index=False)
+            _csv(meaning.comparison.table, folder / "state_difference.csv")
+        _csv(meaning.sequences, folder / "typical_sequences.csv", index=False)
+        _csv(meaning.entropy, folder / "entropy_rates.csv")
+        _csv(pd.DataFrame(meaning.bout_transitions.to_pandas()),
+             folder / "bout_transitions.csv")
         (folder / "summary.json").write_text(json.dumps(self.summary(), indent=2, default=str))
+
+
+@dataclass
+class FittedModel:
+    """A fitted pipeline that labels new recordings with a result's states, unrefitted.
+
+    It holds what :meth:`Pipeline.run` learned besides the state model: the cleaning
+    parameters, the alignment template (the first recording's mean aligned face), the
+    feature columns, the standardisation and the PCA, with the landmarks, axes, units
+    and frame rate of the recordings it was fitted on. :meth:`Result.load` reads it from
+    a saved result (``pipeline.json``, ``transforms.npz``, ``model.npz``; arrays and JSON,
+    never pickles); :attr:`Result.fitted` makes it from a result in memory.
+
+    Examples
+    --------
+    >>> import faceexpr as fe
+    >>> from faceexpr.synthetic.faces import simulate
+    >>> result = fe.Pipeline(n_states=3, progress=False).run(
+    ...     simulate(900, n_expressions=3, seed=1).pose3d)
+    >>> new = result.fitted.apply(simulate(900, n_expressions=3, seed=2).pose3d)
+    >>> new.n_states, new.states[0].size
+    (3, 900)
+    """
+
+    pipeline: Pipeline
+    """The pipeline's parameters (``n_states`` the fitted number, ``reference`` the
+    landmark it chose)."""
+    model: StateModel
+    transforms: _Features
+    """Feature columns, standardisation, PCA and template (its ``features`` empty)."""
+    landmarks: list[str]
+    space: list[str]
+    units: str
+    fps: float | None = None
+    scheme: Any = "auto"
+    """Skeleton of the faces in figures: ``"auto"``, None or chains of landmark names."""
+    folder: Path | None = None
+    """The results folder it was read from (None when made in memory)."""
+    faceexpr_version: str | None = None
+    """The version of faceexpr that fitted it."""
+
+    @classmethod
+    def load(cls, folder: PathLike) -> FittedModel:
+        """Read the fitted pipeline of a results folder written by :meth:`Result.save`.
+
+        Raises
+        ------
+        MissingFileError
+            When the folder or one of its three files is missing.
+        FileFormatError
+            Naming the file and what is wrong with it (a damaged or edited folder).
+        """
+        folder = Path(os.fspath(folder))
+        meta, arrays = read_fitted(folder)
+        path = folder / FITTED_JSON
+        model_path = folder / "model.npz"
+        if not model_path.is_file():
+            raise MissingFileError(f"{folder}: no model.npz (the state model of the fit)")
+        model = load_state_model(model_path)
+        saved = meta["pipeline"]
+        params = {k: saved[k] for k in FITTED_PIPELINE_FIELDS if k in saved}
+        params["kinematic_features"] = tuple(params["kinematic_features"])
+        try:
+            pipe = Pipeline(**params)
+            pipe.check()
+        except (FaceexprError, TypeError, ValueError) as exc:
+            raise FileFormatError(f"{path}: {_one_line(exc)}") from None
+        if model.n_states != pipe.n_states or model.name != pipe.state_model:
+            raise FileFormatError(
+                f"{model_path}: a {model.name} model of {model.n_states} states, but "
+                f"{FITTED_JSON} describes a {pipe.state_model} model of {pipe.n_states}")
+        names = list(meta["feature_names"])
+        scaler = None
+        if pipe.standardize:
+            scaler = Standardizer()
+            scaler.names_ = names
+            scaler.mean_ = np.asarray(arrays["standardizer_mean"], dtype=np.float64)
+            scaler.scale_ = np.asarray(arrays["standardizer_scale"], dtype=np.float64)
+        pca = _saved_pca(arrays, len(names), pipe.random_state) if pipe.pca else None
+        columns = names if pca is None else [f"pc{i + 1}" for i in range(pca.n_components_)]
+        if model.feature_names_ != columns:
+            raise FileFormatError(
+                f"{model_path}: the state model's {len(model.feature_names_ or [])} features "
+                f"({_few(model.feature_names_ or [])}) are not the {len(columns)} columns "
+                f"the transforms make ({_few(columns)})")
+        landmarks, space = list(meta["landmarks"]), list(meta["space"])
+        template = None
+        if pipe.align:
+            template = xr.DataArray(arrays["template"], dims=("landmarks", "space"),
+                                    coords={"landmarks": landmarks, "space": space},
+                                    name="position")
+        ego_like = xr.Dataset(coords={"space": space})
+        made = _Features([], names, scaler, pca, _loadings(pca, names, scaler, ego_like),
+                         template)
+        return cls(pipe, model, made, landmarks, space, str(meta["units"]), meta["fps"],
+                   meta["scheme"], folder, meta["faceexpr_version"])
+
+    @property
+    def dims(self) -> int:
+        """2 or 3: the spatial dimensions of the recordings it was fitted on."""
+        return len(self.space)
+
+    def _where(self) -> str:
+        return "the model" + (f" in {self.folder}" if self.folder is not None else "")
+
+    def check_pose(self, pose: xr.Dataset, name: str = "recording") -> None:
+        """Refuse a pose the model cannot label: other landmarks, 2D against 3D, other
+        axes or units, or (with kinematic features) a frame rate where the fit had none
+        or the reverse. A pose of several camera views is checked for its landmarks
+        here and for the rest once triangulated.
+
+        Raises
+        ------
+        InvalidPoseError
+            One line naming the recording (its files, else ``name``) and what differs.
+        """
+        what = _sources([pose]) if pose.attrs.get("source_files") else name
+        names = [str(n) for n in pose["landmarks"].values]
+        if set(names) != set(self.landmarks):
+            missing = [n for n in self.landmarks if n not in set(names)]
+            extra = [n for n in names if n not in set(self.landmarks)]
+            parts = [f"{label} {len(group)} ({_few(group)})" for label, group in
+                     (("missing", missing), ("extra", extra)) if group]
+            raise InvalidPoseError(
+                f"{what}: other landmarks than {self._where()} was fitted on "
+                f"({len(names)} here, {len(self.landmarks)} there): {'; '.join(parts)}")
+        if "cameras" in pose.dims:
+            return
+        space = [str(v) for v in pose["space"].values]
+        if space != self.space:
+            raise InvalidPoseError(
+                f"{what}: {len(space)}D landmarks ({', '.join(space)}), but "
+                f"{self._where()} was fitted on {self.dims}D landmarks "
+                f"({', '.join(self.space)})")
+        units = str(pose.attrs.get("units", ""))
+        if units and self.units and units != self.units:
+            raise InvalidPoseError(f"{what}: landmarks in {units!r}, but {self._where()} "
+                                   f"was fitted on landmarks in {self.units!r}")
+        if self.pipeline.kinematic_features and (get_fps(pose) is None) != (self.fps is None):
+            per = ("per second here and per frame in the fit" if self.fps is None
+                   else "per frame here (no frame rate: give fps=, --fps) and per second "
+                        "in the fit")
+            raise InvalidPoseError(f"{what}: the head kinematics features are {per} "
+                                   f"({self._where()})")
+
+    def apply(self, inputs: PoseInput | Sequence[PoseInput],
+              names: Sequence[str] | None = None, *, progress: bool | None = None,
+              estimator: str | None = None,
+              estimator_options: Mapping[str, Any] | None = None) -> Result:
+        """Label recordings with the fitted states: clean, align to the template,
+        standardise and project with the fit's transforms, and predict (Viterbi, shot by
+        shot) with the fitted state model; nothing is refitted.
+
+        Parameters
+        ----------
+        inputs, names
+            As :meth:`Pipeline.run` takes them.
+        progress
+            Show progress bars (default: the pipeline's).
+        estimator, estimator_options
+            The pose estimator that reads inputs that are not Datasets and its options
+            (default: the fit's).
+
+        Returns
+        -------
+        Result
+            With the same tables, figures and report as a fit (:meth:`Result.save`), no
+            model selection and no stability check, and :attr:`Result.applied_from`.
+
+        Raises
+        ------
+        InvalidPoseError, InvalidFeaturesError
+            One line naming the recording and what differs from the fit.
+        """
+        changes: dict[str, Any] = {}
+        if progress is not None:
+            changes["progress"] = progress
+        if estimator is not None:
+            changes["estimator"] = estimator
+        if estimator_options is not None:
+            changes["estimator_options"] = dict(estimator_options)
+        pipe = replace(self.pipeline, **changes)
+        poses, names, recordings = pipe._loaded(inputs, names)
+        # messages name a recording by its files, else by its session name
+        labels = [", ".join(map(str, r.files)) if r is not None else f"recording {n!r}"
+                  for r, n in zip(recordings, names)]
+        for pose, label in zip(poses, labels):
+            self.check_pose(pose, label)
+        bar = tqdm(total=len(poses) + 1, desc="faceexpr", disable=not pipe.progress,
+                   leave=False)
+        egos, _ = pipe._clean_all(poses, recordings, self.transforms.template, bar)
+        for pose, ego, label in zip(poses, egos, labels):
+            if "cameras" in pose.dims:  # what the triangulation made
+                self.check_pose(ego, label)
+        kin = [head_kinematics(e) for e in egos]
+        made = pipe._features(egos, kin, fitted=self.transforms)
+        states, posteriors = pipe._predict(self.model, made.features, egos)
+        bar.update()
+        bar.close()
+        result = Result(pipeline=pipe, sessions=names, poses=poses, egocentric=egos,
+                        kinematics=kin, features=made.features, states=states,
+                        posteriors=posteriors, model=self.model, transforms=made,
+                        n_effective_frames=effective_frames(made.features),
+                        applied_from=self)
+        result.diagnostics = result.diagnose()
+        return result
+
+    def write(self, folder: Path, scheme: SchemeLike | str = "auto") -> None:
+        """Write ``pipeline.json`` and ``transforms.npz`` into ``folder`` (the state model
+        is ``model.npz``, written by :meth:`Result.save`)."""
+        pipe, made = self.pipeline, self.transforms
+        meta = {
+            "format": FITTED_FORMAT[0], "format_version": FITTED_FORMAT[1],
+            "faceexpr_version": _versions(self.model.name)["faceexpr"],
+            "pipeline": {name: getattr(pipe, name) for name in FITTED_PIPELINE_FIELDS},
+            "landmarks": self.landmarks, "space": self.space, "units": self.units,
+            "fps": self.fps, "scheme": _scheme_json(scheme, self.landmarks),
+            "feature_names": made.names}
+        (folder / FITTED_JSON).write_text(json.dumps(meta, indent=2, default=str))
+        # each array in its own float type: float32 PCA components give the fit's numbers
+        arrays: dict[str, Any] = {}
+        if made.template is not None:
+            arrays["template"] = np.asarray(made.template.values)
+        if made.scaler is not None:
+            arrays.update(standardizer_mean=made.scaler.mean_,
+                          standardizer_scale=made.scaler.scale_)
+        if made.pca is not None:
+            pca = made.pca
+            arrays.update(pca_components=pca.components_, pca_mean=pca.mean_,
+                          pca_explained_variance=pca.explained_variance_,
+                          pca_explained_variance_ratio=pca.explained_variance_ratio_,
+                          pca_singular_values=pca.singular_values_,
+                          pca_noise_variance=np.asarray(pca.noise_variance_))
+        savez: Callable[..., None] = np.savez  # names of the caller's choosing, all arrays
+        with open(folder / FITTED_ARRAYS, "wb") as fh:  # a handle: numpy adds no suffix
+            savez(fh, **{k: np.asarray(v) for k, v in arrays.items()})
+
+
+def _saved_pca(arrays: Mapping[str, Any], n_features: int, random_state: int | None) -> Any:
+    """A scikit-learn PCA with the saved components (what its ``transform`` uses)."""
+    from sklearn.decomposition import PCA
+
+    components = arrays["pca_components"]
+    pca = PCA(n_components=int(components.shape[0]), random_state=random_state)
+    pca.components_ = components
+    pca.mean_ = arrays["pca_mean"]
+    pca.explained_variance_ = arrays["pca_explained_variance"]
+    pca.explained_variance_ratio_ = arrays["pca_explained_variance_ratio"]
+    pca.singular_values_ = arrays["pca_singular_values"]
+    pca.noise_variance_ = arrays["pca_noise_variance"][()]
+    pca.n_components_ = int(components.shape[0])
+    pca.n_features_in_ = n_features
+    return pca
+
+
+def _scheme_json(scheme: SchemeLike | str, landmarks: Sequence[str]) -> Any:
+    """The figures' skeleton as JSON: ``"auto"`` where it is recognised from the names."""
+    if scheme is None or isinstance(scheme, str):
+        return None if scheme is None else "auto"
+    if isinstance(scheme, LandmarkScheme) and guess_scheme(landmarks) == scheme:
+        return "auto"
+    return skeleton_chains(scheme)
+
+
+def _few(names: Sequence[str], n: int = 4) -> str:
+    """The first ``n`` names, then how many more."""
+    more = f" and {len(names) - n} more" if len(names) > n else ""
+    return ", ".join(names[:n]) + more
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
 
 
 def stability(result: Result, n_resamples: int = 10, **options: Any) -> Stability:

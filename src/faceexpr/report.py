@@ -27,6 +27,8 @@ from faceexpr.schemes import SchemeLike, guess_scheme
 if TYPE_CHECKING:  # matplotlib (faceexpr.plot) is imported when figures are drawn
     from matplotlib.figure import Figure
 
+    from faceexpr.analysis import StateMeaning
+
 SESSIONS = "sessions"
 """Folder of a saved result that holds one folder per session (its netCDF file, figures
 and labelled video), so that no session name can collide with a result file or with
@@ -73,6 +75,8 @@ class Result(Protocol):
     def stability(self) -> Any: ...
     @property
     def loadings(self) -> xr.DataArray | None: ...
+    @property
+    def meaning(self) -> StateMeaning: ...
     def summary(self) -> dict[str, Any]: ...
 
 
@@ -92,6 +96,8 @@ def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str
     from faceexpr.analysis import state_mean_intervals
     from faceexpr.plot import dynamics, ethogram, faces, head, selection
     from faceexpr.plot import loadings as loadings_plot
+    from faceexpr.plot import sequences as sequences_plot
+    from faceexpr.plot import similarity as similarity_plot
     from faceexpr.plot import stability as stability_plot
 
     k = result.n_states
@@ -149,6 +155,28 @@ def _figure_plan(result: Result, scheme: SchemeLike) -> list[tuple[str, str, str
                      "error over contiguous folds (right; the dashed line is one standard "
                      "error below the best: the fewest states above it are chosen).",
                      lambda: selection.model_selection(table, chosen=k)))
+    meaning = result.meaning
+    if meaning.distances is not None and meaning.comparison is not None:
+        dist, cmp = meaning.distances, meaning.comparison
+        plan += [
+            ("state_distances", "How alike the states are",
+             "Distance between the mean faces of every pair of states (RMS over the "
+             "landmarks, in the data's units) with their clustering (average linkage).",
+             partial(similarity_plot.state_distances, dist)),
+            ("state_difference", "Where the two most alike states differ",
+             "The mean face of one state and arrows to the other's, the landmarks that "
+             "differ most first.",
+             partial(similarity_plot.state_difference, cmp, scheme)),
+            ("transition_graph", "Transitions between bouts",
+             "States as nodes sized by their share of the frames; arrows: probability "
+             "that a bout is followed by another state's (0.1 and above).",
+             partial(sequences_plot.transition_graph, meaning.bout_transitions, freq,
+                     threshold=0.1))]
+    if len(meaning.sequences):
+        plan.append(("typical_sequences", "Typical sequences",
+                     "The most frequent orders of states (bouts, repeats collapsed) against "
+                     "their count when the bouts are shuffled.",
+                     partial(sequences_plot.ngrams, meaning.sequences, top=8)))
     stab = result.stability
     if stab is not None:
         plan.append(("stability", "Stability of the states",
@@ -283,6 +311,7 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>{esc(title)}</h1>"]
     parts += _diagnostics_html(result.diagnostics)
+    parts += _state_cards_html(result, folder)
     parts.append("<table>")
     parts += [f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in facts.items()]
     parts.append("</table>")
@@ -295,6 +324,7 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
               "<p class='note'>Bouts cut by the start or end of a recording, or by frames "
               "without a state (censored), are counted but left out of the statistics.</p>",
               _html_table(result.dwell_times)]
+    parts += _meaning_html(result.meaning, summary.get("units") or "")
     if result.stability is not None:
         parts += ["<h2>Stability</h2>",
                   f"<p>Median adjusted Rand index over {len(result.stability.refits)} "
@@ -326,6 +356,151 @@ def write_report(result: Result, folder: PathLike, figures: Sequence[FigureFile]
     out = folder / "report.html"
     text = "\n".join(parts)
     atomic_write(out, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return out
+
+
+def _state_cards_html(result: Result, folder: Path) -> list[str]:
+    """The "States" section: one card per state with its mean face (inline SVG), share of
+    the time, typical bout, the three measures that differ most from the average frame,
+    its FACS geometric proxies and, where the input has them, OpenFace action units.
+
+    The faces are drawn as inline SVG, not figure files: a few hundred bytes each, sharp
+    at any zoom, and nothing to write, link or keep in step with the figures.
+    """
+    import numpy as np
+
+    from faceexpr.plot._style import NEUTRAL_COLOR, state_colors
+    from faceexpr.schemes import skeleton_edges
+    from faceexpr.state_cards import (
+        MIN_CHANGE,
+        Z_SUPPORT,
+        Z_THRESHOLD,
+        face_directions,
+        front_view,
+        mean_face,
+        state_cards,
+    )
+
+    esc = html.escape
+    names = [str(n) for n in result.egocentric[0]["landmarks"].values]
+    scheme = guess_scheme(names)
+    cards = state_cards(result.egocentric, result.kinematics, result.states,
+                        result.n_states, result.fps, scheme)
+    overall = mean_face(result.egocentric)
+    faces = np.asarray(result.expressions.transpose("states", "landmarks", "space").values)
+    left, up = face_directions(overall, names, scheme)
+    drawn = front_view(np.concatenate([overall[None], faces]), left, up)  # (1 + K, L, 2)
+    seen = drawn[np.isfinite(drawn).all(axis=-1)]
+    lo, hi = (seen.min(axis=0), seen.max(axis=0)) if len(seen) else (np.zeros(2), np.ones(2))
+    span = float(max(hi - lo)) or 1.0
+    size, pad = 150.0, 8.0
+    offset = (span - (hi - lo)) / 2  # centre the narrower extent
+
+    def svg_face(points: Any, colour: str, width: float, opacity: float = 1.0) -> str:
+        xy = [(pad + (p[0] - lo[0] + offset[0]) / span * (size - 2 * pad),
+               pad + (hi[1] - p[1] + offset[1]) / span * (size - 2 * pad)) for p in points]
+        ok = [bool(np.isfinite(v).all()) for v in xy]
+        lines = "".join(f"<line x1='{xy[a][0]:.1f}' y1='{xy[a][1]:.1f}' x2='{xy[b][0]:.1f}' "
+                        f"y2='{xy[b][1]:.1f}'/>" for a, b in skeleton_edges(scheme, names)
+                        if ok[a] and ok[b])
+        dots = "".join(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{width:.1f}'/>"
+                       for (x, y), good in zip(xy, ok) if good)
+        return (f"<g stroke='{colour}' fill='{colour}' stroke-width='{width:.1f}' "
+                f"opacity='{opacity:g}' stroke-linecap='round'>{lines}{dots}</g>")
+
+    units = cards[0].measures[0].units if cards and cards[0].measures else ""
+    link = (" Every measure of every state: <a href='state_cards.csv'>"
+            "<code>state_cards.csv</code></a>." if (folder / "state_cards.csv").exists() else "")
+    out = ["<h2 id='states'>States</h2>",
+           "<p class='note'>Each state's mean face (colour) over the mean face of all frames "
+           "(grey), seen from the front; its share of the frames with a state and its "
+           "typical bout (median of the bouts of known length); the three measures that "
+           "differ most from the average frame, in the data's units"
+           + (f" ({esc(units)})" if units else "") + " and in standard deviations (SD) of "
+           "all frames. FACS action units are named where the landmarks move as that "
+           f"action unit moves them (|z| ≥ {Z_THRESHOLD:g} SD and at least "
+           f"{MIN_CHANGE:.0%} of the face's size; AU12 also the mouth wider by "
+           f"{Z_SUPPORT:g} SD): a geometric proxy, not FACS coding." + link + "</p>",
+           "<div class='state-cards' style='display:flex;flex-wrap:wrap;gap:12px;"
+           "margin-bottom:1.5em'>"]
+    colours = state_colors(max(result.n_states, 1))
+    for card in cards:
+        colour = colours[card.state]
+        svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{size:g}' height='{size:g}' "
+               f"viewBox='0 0 {size:g} {size:g}' role='img'><title>Mean face of state "
+               f"{card.state}</title>{svg_face(drawn[0], NEUTRAL_COLOR, 0.8, 0.5)}"
+               f"{svg_face(drawn[1 + card.state], colour, 1.4)}</svg>")
+        largest = "".join(f"<li>{esc(m.words())}</li>" for m in card.largest())
+        proxies = ("".join(f"<li>{esc(p.words())}</li>" for p in card.proxies)
+                   or "<li>none</li>")
+        share = f"{card.share:.0%}" if np.isfinite(card.share) else "no"
+        out += [f"<section class='state-card' id='state-{card.state}' style='border:1px "
+                f"solid #ccc;border-top:6px solid {colour};padding:0.4em 0.8em;width:320px;"
+                "font-size:0.9em'>",
+                f"<h3 style='margin:0.2em 0'>State {card.state}</h3>", svg,
+                f"<p>{share} of the time ({card.n_frames} frames, {card.n_bouts} bouts); "
+                f"{esc(card.dwell_words())}.</p>",
+                f"<p>Most different from the average frame:</p><ul>{largest}</ul>",
+                f"<p>FACS geometric proxies (not FACS coding):</p><ul>{proxies}</ul>"]
+        if card.action_units:
+            ranked = sorted(card.action_units,
+                            key=lambda m: -abs(m.z) if np.isfinite(m.z) else 0.0)
+            rows = "".join(f"<tr><th>{esc(m.label)}</th><td>{m.state_mean:.2f}</td>"
+                           f"<td>{m.overall_mean:.2f}</td><td>{m.z:+.1f}</td></tr>"
+                           for m in ranked)
+            out += ["<p>OpenFace action units (intensity 0–5): "
+                    + esc("; ".join(m.words() for m in ranked[:3])) + "</p>",
+                    "<details><summary>every action unit</summary><table><tr><th>AU</th>"
+                    "<th>state</th><th>all frames</th><th>z</th></tr>"
+                    f"{rows}</table></details>"]
+        out.append("</section>")
+    return [*out, "</div>"]
+
+
+def _meaning_html(meaning: StateMeaning, units: str) -> list[str]:
+    """Which states are alike and where the closest two differ; which orders of states
+    occur more often than chance; how predictable the sequence is."""
+    esc = html.escape
+    out: list[str] = []
+    dist, cmp = meaning.distances, meaning.comparison
+    if dist is not None and cmp is not None:
+        units = dist.units or units
+        pair = dist.to_frame().iloc[0]
+        a, b = int(pair["state_a"]), int(pair["state_b"])
+        top = cmp.table.head(3)
+        where = "; ".join(
+            f"{row.landmark} {row.magnitude:.2f} [{row.magnitude_lower:.2f}, "
+            f"{row.magnitude_upper:.2f}]" for row in top.itertuples())
+        out += ["<h2>Similar and different states</h2>",
+                f"<p>The most alike states are {a} and {b}: mean faces "
+                f"{pair['mean_distance']:.2f} {esc(units)} apart (RMS over the landmarks), "
+                f"distribution distance {pair['distribution_distance']:.2f} (overlap "
+                f"{pair['overlap']:.2f}). They differ most at {esc(where)} {esc(units)} "
+                "(95% bootstrap intervals, bouts resampled).</p>",
+                "<p class='note'>The states merged by similarity of their mean faces "
+                "(average linkage):</p>", _html_table(dist.merges().set_index("step"))]
+    table = meaning.sequences
+    out.append("<h2>Typical sequences</h2>")
+    above = table[table["above_chance"]] if len(table) else table
+    if len(above):
+        out += ["<p>Orders of states (bouts, repeats collapsed) that occur more often "
+                "than when the same bouts are shuffled (no state next to itself; "
+                "Benjamini–Hochberg, 5% false discovery rate):</p>", "<ul>"]
+        for row in above.itertuples():
+            out.append(f"<li>{esc(str(row.ngram).replace('-', '→'))}: {row.count} times, "
+                       f"{row.expected:.1f} expected by chance (p = {row.p_value:.3f}, "
+                       f"q = {row.q_value:.3f})</li>")
+        out.append("</ul>")
+    else:
+        out.append("<p>No order of states occurs more often than chance (bouts shuffled, "
+                   "5% false discovery rate).</p>")
+    ent = meaning.entropy
+    if "bout" in ent.index:
+        bout = ent.loc["bout"].to_dict()
+        bits, most, share = (float(bout[c]) for c in ("entropy_bits", "max_bits", "relative"))
+        out.append(f"<p>Entropy rate of the bout sequence: {bits:.2f} of at most "
+                   f"{most:.2f} bits per bout ({share:.0%}; lower is more "
+                   "predictable).</p>")
     return out
 
 
