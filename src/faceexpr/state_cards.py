@@ -74,9 +74,9 @@ __all__ = [
 ]
 
 Z_THRESHOLD = 1.0
-"""|z| a measure must reach for the main sign of a FACS geometric proxy."""
+"""The absolute z a measure must reach for the main sign of a FACS geometric proxy."""
 Z_SUPPORT = 0.5
-"""|z| of the supporting sign of a proxy (AU12: the mouth also wider)."""
+"""The absolute z of the supporting sign of a proxy (AU12: the mouth also wider)."""
 MIN_CHANGE = 0.02
 """Smallest change of a face measure a proxy counts, as a fraction of the face's size (the
 root-mean-square distance of the mean face's landmarks from their centroid: about 1 mm
