@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from faceexpr._files import Terminated, signals_interrupt
-from faceexpr.errors import FaceexprError
+from faceexpr.errors import FaceexprError, one_line
 from faceexpr.io.cameras import compile_cam_regex
 from faceexpr.io.video import check_video, require_cv2
 from faceexpr.recording import recordings_from_files
@@ -531,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = commands.get(args.command) or cli_commands()[args.command].run
             return run(args)
     except (FaceexprError, OSError, ValueError) as exc:
-        print(f"faceexpr: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"faceexpr: error: {one_line(exc)}", file=sys.stderr)
         return 1
     except Terminated as exc:
         print(f"faceexpr: terminated ({exc})", file=sys.stderr)
@@ -545,15 +545,6 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
                   lineno: int, file: Any = None, line: str | None = None) -> None:
     """A warning as one line on stderr, like the errors (no source line, no path)."""
     print(f"faceexpr: warning: {' '.join(str(message).split())}", file=sys.stderr)
-
-
-def _one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line; an OSError as ``file: reason``."""
-    if isinstance(exc, OSError) and exc.filename and not isinstance(exc, FaceexprError):
-        text = f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
-    else:
-        text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
 
 
 if __name__ == "__main__":  # pragma: no cover

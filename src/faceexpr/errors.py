@@ -71,3 +71,13 @@ class DeepLabCutProjectError(FaceexprError, ValueError):
 class MissingFileError(FaceexprError, FileNotFoundError):
     """A file or folder that was asked for (a pose file, a video, a project's
     ``config.yaml``) is not there. The message is ``<path>: no such file``-style."""
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line, as the command line prints it; an OSError
+    that is not faceexpr's own as ``file: reason``."""
+    if isinstance(exc, OSError) and exc.filename and not isinstance(exc, FaceexprError):
+        text = f"{exc.filename}: {(exc.strerror or str(exc)).lower()}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())

@@ -61,6 +61,7 @@ from faceexpr.errors import (
     InvalidPoseError,
     MissingFileError,
     ParameterError,
+    one_line,
 )
 from faceexpr.features import (
     Standardizer,
@@ -327,8 +328,6 @@ class Pipeline:
             pose = triangulator(self.triangulator, **options).triangulate(pose)
         shots = segment_bounds(pose)
         if len(shots) > 1:  # gaps are filled and smoothed within a shot, never across a cut
-            import xarray as xr
-
             pose = xr.concat([self._filtered(pose.isel(time=slice(a, b))) for a, b in shots],
                              dim="time", data_vars="minimal", coords="minimal",
                              compat="override", combine_attrs="override")
@@ -626,8 +625,6 @@ def _per_shot(method: Callable[[xr.DataArray], xr.DataArray], features: xr.DataA
     """``method`` (predict, predict_proba) applied shot by shot and joined along time."""
     if len(bounds) == 1:
         return method(features)
-    import xarray as xr
-
     return xr.concat([method(features.isel(time=slice(a, b))) for a, b in bounds], dim="time")
 
 
@@ -667,8 +664,7 @@ def _refeatured(feats: Sequence[xr.DataArray], fitted: _Features,
         if missing:
             raise InvalidFeaturesError(
                 f"{_sources([ego])}: other feature columns than the model's: "
-                f"{len(missing)} of its {len(fitted.names)} are missing "
-                f"({', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''})")
+                f"{len(missing)} of its {len(fitted.names)} are missing ({_few(missing)})")
         f = f.sel(features=fitted.names)
         if fitted.scaler is not None:
             f = fitted.scaler.transform(f)
@@ -792,8 +788,13 @@ class Result:
         """Every state in plain language (:func:`faceexpr.state_cards.state_cards`): named
         face measures against the mean face, head pose and speed, geometric FACS proxies
         and, with OpenFace input, the action units."""
-        return make_state_cards(self.egocentric, self.kinematics, self.states,
-                                self.n_states, self.fps)
+        return list(self._state_cards)
+
+    @functools.cached_property
+    def _state_cards(self) -> tuple[StateCard, ...]:
+        # computed once: the summary, state_cards.csv and the report all show them
+        return tuple(make_state_cards(self.egocentric, self.kinematics, self.states,
+                                      self.n_states, self.fps))
 
     @property
     def loadings(self) -> xr.DataArray | None:
@@ -1180,7 +1181,7 @@ class FittedModel:
             pipe = Pipeline(**params)
             pipe.check()
         except (FaceexprError, TypeError, ValueError) as exc:
-            raise FileFormatError(f"{path}: {_one_line(exc)}") from None
+            raise FileFormatError(f"{path}: {one_line(exc)}") from None
         if model.n_states != pipe.n_states or model.name != pipe.state_model:
             raise FileFormatError(
                 f"{model_path}: a {model.name} model of {model.n_states} states, but "
@@ -1382,10 +1383,6 @@ def _few(names: Sequence[str], n: int = 4) -> str:
     """The first ``n`` names, then how many more."""
     more = f" and {len(names) - n} more" if len(names) > n else ""
     return ", ".join(names[:n]) + more
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join((str(exc) or type(exc).__name__).split())
 
 
 def stability(result: Result, n_resamples: int = 10, **options: Any) -> Stability:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # matplotlib (faceexpr.plot) is imported when figures are dra
     from matplotlib.figure import Figure
 
     from faceexpr.analysis import StateMeaning
+    from faceexpr.state_cards import StateCard
 
 SESSIONS = "sessions"
 """Folder of a saved result that holds one folder per session (its netCDF file, figures
@@ -77,6 +78,7 @@ class Result(Protocol):
     def loadings(self) -> xr.DataArray | None: ...
     @property
     def meaning(self) -> StateMeaning: ...
+    def state_cards(self) -> list[StateCard]: ...
     def summary(self) -> dict[str, Any]: ...
 
 
@@ -378,14 +380,12 @@ def _state_cards_html(result: Result, folder: Path) -> list[str]:
         face_directions,
         front_view,
         mean_face,
-        state_cards,
     )
 
     esc = html.escape
     names = [str(n) for n in result.egocentric[0]["landmarks"].values]
     scheme = guess_scheme(names)
-    cards = state_cards(result.egocentric, result.kinematics, result.states,
-                        result.n_states, result.fps, scheme)
+    cards = result.state_cards()
     overall = mean_face(result.egocentric)
     faces = np.asarray(result.expressions.transpose("states", "landmarks", "space").values)
     left, up = face_directions(overall, names, scheme)

@@ -366,21 +366,18 @@ class DlibEstimator(PoseEstimator):
     def _sample_descriptors(self, path: Path, detector: Any, predictor: Any) -> FloatArray:
         """Descriptors of every face on :data:`SEARCH_FRAMES` frames spread over ``path``."""
         cv2 = require_cv2()
-        dlib = importlib.import_module("dlib")
         cap, path = open_capture(path)
         try:
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
             if self.max_frames is not None and count > 0:
                 count = min(count, self.max_frames * self.stride)
             step = max(1, math.ceil(count / SEARCH_FRAMES)) if count > 0 else 10
-            read = False
             found: list[FloatArray] = []
             index = 0
             while True:
                 ok, bgr = cap.read() if index % step == 0 else (cap.grab(), None)
                 if not ok or (count > 0 and index >= count):
                     break
-                read = True
                 if bgr is not None:
                     rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
@@ -389,14 +386,13 @@ class DlibEstimator(PoseEstimator):
                 index += 1
         finally:
             cap.release()
-        if not read:
+        if index == 0:  # no frame read
             raise FileFormatError(f"{path}: OpenCV read no frame from this video")
         if not found:
             raise NoFaceFoundError(
                 f"{path}: no face found on any of the frames sampled to find the most "
                 f"frequent person (upsample={self.upsample}); try upsample="
                 f"{self.upsample + 1}")
-        del dlib
         return np.stack(found)
 
     def _estimate_one(self, path: Path) -> xr.Dataset:
@@ -411,12 +407,10 @@ class DlibEstimator(PoseEstimator):
         try:
             fps = float(cap.get(cv2.CAP_PROP_FPS))
             count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-            size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                    int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
             total = math.ceil(count / self.stride) if count > 0 else None
             if total is not None and self.max_frames is not None:
                 total = min(total, self.max_frames)
-            tracker = _Tracker(self, detector, predictor, target, size)
+            tracker = _Tracker(self, detector, predictor, target)
             frames: list[int] = []
             with tqdm(total=total, desc=f"dlib {path.name}", unit="frame",
                       disable=not self.progress, leave=False) as bar:
@@ -514,12 +508,12 @@ class _Tracker:
     """
 
     def __init__(self, options: DlibEstimator, detector: Any, predictor: Any,
-                 target: Target | None, image_size: tuple[int, int]) -> None:
+                 target: Target | None) -> None:
         self.o = options
         self.detector = detector
         self.predictor = predictor
         self.dlib = importlib.import_module("dlib")
-        self.image_size = image_size
+        self.image_size = (0, 0)  # (width, height) of the frame being tracked
         self.target = target  # fixed when given; else locked on the first face followed
         self.fixed_target = target is not None
         self.shots = (ShotDetector(**options.cut_options) if options.cuts else None)
