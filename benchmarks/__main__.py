@@ -1,5 +1,5 @@
 """faceexpr benchmarks: ``python -m benchmarks {startup,state-models,pipeline,triangulation,
-dlib,all} [options]`` (``--help`` after a benchmark lists its options).
+dlib,study,all} [options]`` (``--help`` after a benchmark lists its options).
 
 ``startup`` times ``import faceexpr`` and ``faceexpr --help`` against a bare ``python -c
 pass``, each in fresh processes. ``state-models`` sweeps frames T, dimensions D and states K
@@ -10,7 +10,9 @@ and its difference to hmmlearn's, the adjusted Rand index to the true states and
 backend's ratio to hmmlearn, measured side by side. ``pipeline`` times every stage of
 ``faceexpr analyze`` on hours of synthetic face beside the seed study's pandas + hmmlearn
 recipe. ``triangulation`` reports frames/s and 3D error of each Anipose method, ``dlib``
-the frames/s of the 68-landmark estimator on 640x480 video.
+the frames/s of the 68-landmark estimator on 640x480 video. ``study`` runs a study of many
+synthetic sessions serially and on a local dask cluster: wall time, speed-up, the client's
+and every worker's peak memory (not part of ``all``: at full size it takes long).
 
 Each benchmark first prints the machine (CPU, load, thread pools, versions), reports the
 median (min, max) of ``--repeats`` runs where it repeats, and writes its tables as CSV
@@ -31,15 +33,21 @@ from benchmarks import _machine
 BENCHMARKS = ("startup", "state-models", "pipeline", "triangulation", "dlib")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(repeats: int = 3) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", type=Path, default=Path("benchmarks/results"),
                         help="folder of the CSV tables")
-    common.add_argument("--repeats", type=int, default=3,
-                        help="runs of every measurement; the tables give median, min, max")
+    common.add_argument("--repeats", type=int, default=repeats,
+                        help="runs of every measurement; the tables give median, min, max "
+                             f"(default {repeats})")
     common.add_argument("--threads", type=int, default=None,
                         help="BLAS/OpenMP/numba threads of the measured work (default 1; "
                              "startup: the environment's own)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = _common()
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="which", required=True)
@@ -52,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     tri.add_argument("--triangulation-frames", type=int, default=1000)
     dl = sub.add_parser("dlib", parents=[common], help="dlib landmarks on video")
     dl.add_argument("--dlib-frames", type=int, default=100)
+    # one run of the full study takes long: a single repeat unless asked
+    st = sub.add_parser("study", parents=[_common(repeats=1)],
+                        help="a study of many sessions, serially and on a dask cluster")
+    _study_options(st)
     everything = sub.add_parser("all", parents=[common], help="every benchmark")
     _state_model_options(everything)
     _pipeline_options(everything)
@@ -86,6 +98,22 @@ def _pipeline_options(p: argparse.ArgumentParser) -> None:
                    help="further argument of faceexpr analyze (repeatable), e.g. "
                         "--analyze-option=--no-figures or --analyze-option=--model "
                         "--analyze-option=hmmlearn")
+
+
+def _study_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sessions", type=int, nargs="+", default=[20],
+                   help="sessions of the study; several values: one study each (e.g. 20 40, "
+                        "to see the client's memory as the study grows)")
+    p.add_argument("--minutes", type=float, default=30.0,
+                   help="length of every synthetic session (30 fps)")
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes of the local dask cluster (1 thread each)")
+    p.add_argument("--n-states", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0, help="seed of the first session")
+    p.add_argument("--modes", nargs="+", choices=["serial", "cluster"],
+                   default=["serial", "cluster"], help="which runs (default both)")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="kill a run still going after this many seconds (an error)")
 
 
 def _print(table: pd.DataFrame, digits: int = 3) -> None:
@@ -165,9 +193,32 @@ def dlib_bench(args: argparse.Namespace) -> None:
     _print(table)
 
 
+def study_bench(args: argparse.Namespace) -> None:
+    from benchmarks import study
+
+    if min(args.sessions) < 1 or args.minutes <= 0 or args.workers < 1:
+        raise SystemExit("study: --sessions, --minutes and --workers must be positive")
+    print(f"study: {' and '.join(map(str, args.sessions))} sessions of {args.minutes:g} min "
+          f"at 30 fps, Study(Pipeline(n_states={args.n_states})).run {' and '.join(args.modes)}"
+          f" (LocalCluster: {args.workers} worker processes x 1 thread), {args.repeats} "
+          "repeats, each run a fresh process:", flush=True)
+    table, raw = study.run(args.sessions, args.minutes, args.out, repeats=args.repeats,
+                           workers=args.workers, n_states=args.n_states,
+                           threads=args.threads or 1, seed=args.seed, modes=args.modes,
+                           timeout=args.max_seconds)
+    table.to_csv(args.out / "study.csv", index=False)
+    raw.to_csv(args.out / "study_raw.csv", index=False)
+    print("\nStudy.run seconds: median (min, max); process_s: the whole process (start, "
+          "imports, cluster); client_*: the client process alone (increase: during "
+          "Study.run, its lazy imports included); worker_peak_mib: the largest worker's peak:")
+    _print(table)
+    print(f"written to {args.out / 'study.csv'} and study_raw.csv; the sessions are kept in "
+          f"{args.out / 'study-data'}")
+
+
 RUNNERS = {"startup": startup_bench, "state-models": state_models_bench,
            "pipeline": pipeline_bench, "triangulation": triangulation_bench,
-           "dlib": dlib_bench}
+           "dlib": dlib_bench, "study": study_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -3,8 +3,8 @@ The whole pipeline on 3D landmarks
 ==================================
 
 Simulate a face that switches between five expressions, run :class:`faceexpr.Pipeline`
-on its 3D landmarks (egocentric alignment, features, PCA, Gaussian HMM), and check the
-recovered states against the truth with the adjusted Rand index (ARI).
+on its 3D landmarks (egocentric alignment, features, PCA, an autoregressive HMM), and
+check the recovered states against the truth with the adjusted Rand index (ARI).
 """
 
 # %%
@@ -22,8 +22,9 @@ print("true expressions:", sim.expressions)
 # %%
 # Run the pipeline
 # ----------------
-# Five states and the ``native`` backend (the default: faceexpr's own Gaussian-HMM
-# engine, the same model as ``"hmmlearn"``); ``model_options={"n_init": 3}`` would keep
+# Five states and the ``native`` backend (the default: faceexpr's own engine, here with
+# its default autoregressive states, ``ar_order=1``; ``ar_order=0`` is the Gaussian HMM of
+# ``"hmmlearn"``); ``model_options={"n_init": 3}`` would keep
 # the best of three restarts, ``model_options={"stickiness": 100}`` would favour longer
 # bouts. ``run`` takes a pose, a pose file or a list of them (several recordings fit one
 # model).

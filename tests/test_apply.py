@@ -49,7 +49,9 @@ def friday() -> SyntheticFace:
 
 @pytest.fixture(scope="module")
 def fitted(monday: SyntheticFace) -> fe.Result:
-    return fe.Pipeline(n_states=5, progress=False).run(monday.pose3d, names=["monday"])
+    # every transform a saved result can hold: standardisation and 10 components
+    return fe.Pipeline(n_states=5, standardize=True, pca=10, progress=False).run(
+        monday.pose3d, names=["monday"])
 
 
 @pytest.fixture(scope="module")

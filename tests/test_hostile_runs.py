@@ -74,11 +74,11 @@ def test_too_many_states_for_the_frames(pose: xr.Dataset, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     f = _nc(pose.isel(time=slice(0, 40)), tmp_path / "short.nc")
     err = _fails(["analyze", str(f), "--n-states", "30", "--out", str(tmp_path / "out"),
-                  "--quiet"], capsys, "30 states", "40", "at most 3 states fit")
+                  "--quiet"], capsys, "30 states", "40", "at most 10 states fit")
     assert "--covariance diag" in err
     _nothing_left(tmp_path, "short.nc")
     # the API says the same, before fitting
-    with pytest.raises(FaceexprError, match="at most 3 states fit"):
+    with pytest.raises(FaceexprError, match="at most 10 states fit"):
         fe.Pipeline(n_states=30, progress=False).run(pose.isel(time=slice(0, 40)))
     with pytest.raises(FaceexprError, match="n_states must be"):
         fe.Pipeline(n_states=0, progress=False).run(pose)

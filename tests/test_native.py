@@ -15,8 +15,8 @@ import xarray as xr
 from hmmlearn.hmm import GaussianHMM
 
 import faceexpr as fe
+from faceexpr import _progress
 from faceexpr.analysis import state_agreement
-from faceexpr.backends import _em
 from faceexpr.backends._start import kmeans_start
 from faceexpr.backends.native import NativeStateModel
 from faceexpr.backends.native._kernels import forward_backward, log_likelihoods
@@ -164,7 +164,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
 
 def test_progress_shows_iterations_and_log_likelihood(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_em, "MININTERVAL", 0)  # draw every iteration, however fast
+    monkeypatch.setattr(_progress, "MININTERVAL", 0)  # draw every iteration, however fast
     feats, _ = hard_data(seed=8, n=400, k=2, d=3)
     fe.state_model("native", n_states=2, n_iter=4, tol=-np.inf, progress=True).fit(feats)
     err = capsys.readouterr().err

@@ -22,6 +22,7 @@ from faceexpr.plot._style import NO_STATE_COLOR, save_figure, state_colors
 from faceexpr.plot.dynamics import dwell_times, frequencies, transitions
 from faceexpr.plot.ethogram import _scaled_traces, timeline
 from faceexpr.plot.head import kinematics, kinematics_by_state
+from faceexpr.plot.loadings import component_label
 from faceexpr.plot.selection import model_selection
 
 K = 5
@@ -35,12 +36,12 @@ def sim() -> synthetic.SyntheticFace:
 
 @pytest.fixture(scope="module")
 def result3d(sim: synthetic.SyntheticFace) -> fe.Result:
-    return fe.Pipeline(n_states=K, progress=False).run(sim.pose3d)
+    return fe.Pipeline(n_states=K, pca=10, progress=False).run(sim.pose3d)
 
 
 @pytest.fixture(scope="module")
 def result2d(sim: synthetic.SyntheticFace) -> fe.Result:
-    return fe.Pipeline(n_states=K, progress=False).run(sim.view(0))
+    return fe.Pipeline(n_states=K, pca=10, progress=False).run(sim.view(0))
 
 
 @pytest.fixture(params=["3d", "2d"])
@@ -86,7 +87,7 @@ def test_timeline_real(result: fe.Result) -> None:
     # principal components are labelled with their share of the variance
     ratios = feats.attrs["explained_variance_ratio"]
     assert [t.get_text() for t in top.get_yticklabels()] == [
-        f"PC{k + 1} ({100 * ratios[k]:.0f} %)" for k in range(6)]
+        component_label(k, ratios[k]) for k in range(6)]
     assert f"6 of {feats.sizes['features']} shown" in top.get_ylabel()
     # the traces are the features, scaled: NaN exactly where the features are NaN
     assert np.array_equal(np.isnan(top.lines[0].get_ydata()),

@@ -19,7 +19,7 @@ import xarray as xr
 from hmmlearn.hmm import GaussianHMM
 
 import faceexpr as fe
-from faceexpr.backends import _em
+from faceexpr import _progress
 from faceexpr.backends._start import kmeans_start
 from faceexpr.interfaces import StateModel
 from faceexpr.synthetic import sticky_chain
@@ -164,7 +164,7 @@ def test_bad_priors_are_named(backend: str, option: str, value: float) -> None:
 def test_progress_bar_shows_the_log_likelihood(backend: str, feats: xr.DataArray,
                                                capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_em, "MININTERVAL", 0.0)  # draw every iteration
+    monkeypatch.setattr(_progress, "MININTERVAL", 0.0)  # draw every iteration
     opts = {**options(backend, 0.0), "n_iter": 3, "progress": True}
     fe.state_model(backend, **opts).fit(feats)
     err = capsys.readouterr().err

@@ -386,7 +386,7 @@ def option_help(text: str) -> dict[str, str]:
 @pytest.mark.parametrize(("command", "defaults"), [
     ("demo", {"--frames": "3000", "--n-states": "5", "--seed": "2", "--dims": "2"}),
     ("analyze", {"--format": "auto", "--estimator": "file", "--n-states": "9",
-                 "--criterion": "cv", "--cv-folds": "5", "--dwell-time": "1.0",
+                 "--criterion": "icl", "--cv-folds": "5", "--dwell-time": "1.0",
                  "--stability": "0", "--model": "native", "--covariance": "full",
                  "--n-init": "3", "--confidence": "0.5", "--max-gap": "10",
                  "--out": "faceexpr-out", "--triangulator": "anipose"}),

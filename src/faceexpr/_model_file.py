@@ -28,9 +28,12 @@ from faceexpr._typing import FloatArray
 from faceexpr.errors import FileFormatError, MissingFileError
 
 __all__ = ["FITTED_ARRAYS", "FITTED_FORMAT", "FITTED_JSON", "FITTED_PIPELINE_FIELDS",
-           "check_model_params", "read_fitted", "read_model_file"]
+           "OPTIONAL_ARRAYS", "check_model_params", "read_fitted", "read_model_file"]
 
 _MODEL_ARRAYS: tuple[str, ...] = ("means", "covars", "transmat", "startprob")
+OPTIONAL_ARRAYS: tuple[str, ...] = ("ar_weights", "ar_biases")
+"""Arrays a model file may add (an autoregressive model's lag weights and biases); the
+backend checks their shapes."""
 _MODEL_META: dict[str, str] = {"backend": "a backend name", "n_states": "an integer >= 1",
                                "random_state": "an integer or null",
                                "options": "an object of options",
@@ -46,8 +49,13 @@ def read_model_file(path: Path) -> tuple[dict[str, Any], dict[str, FloatArray]]:
         if missing:
             raise FileFormatError(f"{path}: not {what}: no {', '.join(missing)} in the "
                                   f"archive (it holds {sorted(archive.files)})")
+        unknown = sorted(set(archive.files) - {"meta", *_MODEL_ARRAYS, *OPTIONAL_ARRAYS})
+        if unknown:
+            raise FileFormatError(f"{path}: not {what}: unexpected {', '.join(unknown)} in "
+                                  "the archive")
         arrays: dict[str, Any] = {key: _member(archive, key, path)
-                                  for key in ("meta", *_MODEL_ARRAYS)}
+                                  for key in ("meta", *_MODEL_ARRAYS, *OPTIONAL_ARRAYS)
+                                  if key in archive.files}
     for key, value in arrays.items():
         if not isinstance(value, np.ndarray):
             raise FileFormatError(f"{path}: {key!r} is not a .npy array")

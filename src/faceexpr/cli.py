@@ -122,11 +122,26 @@ def _parser() -> argparse.ArgumentParser:
 
     an = sub.add_parser("analyze", help="find expression states in pose files",
                         formatter_class=_DEFAULTS)
-    an.add_argument("files", nargs="+", type=Path,
+    an.add_argument("files", nargs="*", type=Path,
                     help="pose files of any registered format (DeepLabCut .h5/.csv, Anipose "
                          "pose-3d .csv, OpenFace .csv, faceexpr or movement .nc; "
                          "'faceexpr backends' lists them), or videos with --estimator; "
                          "several are fitted as one model")
+    an.add_argument("--manifest", type=Path, default=None, metavar="CSV",
+                    help="a study: one row per session (session, subject, condition, files "
+                         "or video, calibration, fps), analysed as one model with group "
+                         "tables")
+    an.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="run the study's sessions on a local dask cluster of N worker "
+                         "processes")
+    an.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                    help="run the study on an existing dask cluster (tcp://host:port)")
+    an.add_argument("--keep-going", action="store_true",
+                    help="in a study, leave out a session that fails (reported) instead of "
+                         "stopping")
+    an.add_argument("--resume", action="store_true",
+                    help="in a study, reuse the sessions an earlier run into --out prepared "
+                         "with the same files and settings")
     an.add_argument("--format", default="auto",
                     help="format of the pose files, or 'auto' to recognise each by content")
     an.add_argument("--estimator", default="file",
@@ -146,8 +161,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="numbers of states tried by --n-states auto")
     an.add_argument("--criterion", choices=["cv", "bic", "icl", "aic", "heldout"],
                     default=d.CRITERION,
-                    help="how --n-states auto chooses: cv (blocked cross-validation, "
-                         "one-standard-error rule), bic, icl or aic; heldout is cv")
+                    help="how --n-states auto chooses: icl (BIC plus the posterior entropy), "
+                         "bic, aic or cv (blocked cross-validation, "
+                         "one-standard-error rule); heldout is cv")
     an.add_argument("--cv-folds", type=int, default=d.CV_FOLDS,
                     help="contiguous cross-validation folds of --n-states auto")
     an.add_argument("--dwell-time", type=float, default=d.DWELL_TIME_S,
@@ -165,16 +181,22 @@ def _parser() -> argparse.ArgumentParser:
     an.add_argument("--covariance", choices=["full", "diag", "tied"], default="full",
                     help="covariance of each state's Gaussian (tied: one for all states; "
                          "native only)")
+    an.add_argument("--ar-order", type=int, default=d.AR_ORDER, metavar="P",
+                    help="autoregressive order of the state model (native, dynamax): 1 "
+                         "models the slow drift within an expression; 0: the Gaussian HMM")
+    an.add_argument("--covariance-prior", type=float, default=d.COVARIANCE_PRIOR,
+                    metavar="FRACTION",
+                    help="covariance prior as a fraction of the features' mean variance")
     an.add_argument("--n-init", type=int, default=d.N_INIT,
                     help="restarts, best kept")
     an.add_argument("--reference", default="auto",
                     help="egocentric reference landmark ('auto': the landmark scheme's, "
                          "nose1 for the 21-landmark face)")
     an.add_argument("--no-align", action="store_true", help="do not remove head rotation")
-    an.add_argument("--no-standardize", action="store_true",
-                    help="keep the coordinates' own units instead of z-scoring every "
-                         "column (with --covariance tied, the better choice on short "
-                         "recordings and flat faces)")
+    an.add_argument("--standardize", action="store_true",
+                    help="z-score every column instead of keeping the coordinates' own "
+                         "units (the default)")
+    an.add_argument("--no-standardize", action="store_true", help=argparse.SUPPRESS)
     an.add_argument("--confidence", type=float, default=d.CONFIDENCE_THRESHOLD,
                     help="confidence threshold below which points are missing")
     an.add_argument("--max-gap", type=int, default=d.MAX_GAP,
@@ -328,12 +350,20 @@ def _analyze(args: argparse.Namespace) -> int:
                     estimator=args.estimator, estimator_options=reader_options,
                     confidence_threshold=args.confidence,
                     max_gap=args.max_gap, smoothing=args.smooth, reference=args.reference,
-                    align=not args.no_align, standardize=not args.no_standardize,
+                    align=not args.no_align, standardize=args.standardize,
+                    ar_order=args.ar_order, covariance_prior=args.covariance_prior,
                     pca=pca, random_state=args.seed,
                     progress=not args.quiet, n_jobs=args.jobs,
                     triangulator=args.triangulator if args.calibration is not None else None,
                     triangulator_options=tri_options)
     pipe.check()
+    if args.manifest is not None or args.workers is not None or args.scheduler is not None:
+        return _study(args, pipe)
+    if not args.files:
+        raise FaceexprError("give the pose files or videos to analyse, or a study --manifest")
+    if args.keep_going or args.resume:
+        raise FaceexprError("--keep-going and --resume are for studies: give --manifest, "
+                            "--workers or --scheduler")
     inputs = [*args.files, *args.video, *(f for f in (args.calibration, args.anipose_config)
                                           if f is not None)]
     # before the fit, not after it
@@ -364,6 +394,55 @@ def _analyze(args: argparse.Namespace) -> int:
     result.save(args.out, overwrite=args.overwrite, figures=not args.no_figures,
                 formats=formats, videos=videos, scheme=scheme)
     _print_result(result)
+    print(f"results written to {args.out}")
+    return 0
+
+
+def _study(args: argparse.Namespace, pipe: Any) -> int:
+    """``analyze --manifest`` / ``--workers`` / ``--scheduler``: a study."""
+    from faceexpr.study import Study, StudySession, read_manifest
+    from faceexpr.study.cluster import connect
+
+    if args.manifest is not None and args.files:
+        raise FaceexprError("give the sessions as a --manifest or as files, not both")
+    if args.video or (args.calibration is not None and args.manifest is not None):
+        raise FaceexprError("in a study, each session's videos and calibration are columns "
+                            "of the --manifest (files/video, calibration)")
+    if args.workers is not None and args.scheduler is not None:
+        raise FaceexprError("give --workers (a local cluster) or --scheduler (an existing "
+                            "one), not both")
+    _check_number("--workers", args.workers, low_ok=False)
+    if args.manifest is not None:
+        sessions = read_manifest(args.manifest)
+    elif args.files:
+        recordings = recordings_from_files(args.files, calibration=args.calibration,
+                                           project=args.anipose_config,
+                                           cam_regex=args.cam_regex,
+                                           triangulator=args.triangulator)
+        sessions = [StudySession(r.name, "", "", r, None, {}, j + 1)
+                    for j, r in enumerate(recordings)]
+    else:
+        raise FaceexprError("give the study's sessions: --manifest CSV or pose files")
+    with connect(workers=args.workers, scheduler=args.scheduler) as client:
+        result = Study(pipe, client=client, keep_going=args.keep_going,
+                       resume=args.resume).run(sessions, args.out, overwrite=args.overwrite)
+    where = "this process" if args.workers is None and args.scheduler is None else (
+        f"{args.workers} local workers" if args.workers else args.scheduler)
+    print(f"study: {len(result.sessions)} of {len(sessions)} sessions analysed on {where}"
+          + (f" ({len(result.reused)} reused)" if result.reused else "")
+          + f"; {result.model.n_states} states ({result.model.name}), log-likelihood "
+          f"{result.log_likelihood:.6g} after {result.n_iter} EM iterations")
+    for name, why in result.failed.items():
+        print(f"left out {name}: {why}")
+    for note in result.notes:
+        print(note)
+    freq = result.tables["group_frequencies"]
+    for grouping in ("condition", "subject"):
+        part = freq[freq["grouping"] == grouping]
+        if len(part):
+            table = part.pivot(index="group", columns="state", values="fraction_mean")
+            print(f"fraction of time in each state, mean over the sessions of each {grouping}:")
+            print(table.round(3).to_string())
     print(f"results written to {args.out}")
     return 0
 

@@ -37,6 +37,9 @@ CODES: tuple[str, ...] = (
 
 RARE_SHARE = 0.01
 """A state on fewer than this share of the frames with a state is rare."""
+FRAMES_PER_PARAMETER = 5
+"""Fewer frames with a state per free parameter than this is a warning: the fit has
+room to model noise (the autocorrelation makes the frames worth even less)."""
 FLAT_RATIO = 0.10
 """A 3D face whose depth extent is under this share of its width is flat."""
 LOW_COVERAGE = 0.80
@@ -151,11 +154,14 @@ def diagnose(
     eff = "" if n_effective_frames is None else (
         f", worth about {n_effective_frames:.0f} independent frames given their "
         "autocorrelation")
-    if p > n_with:
+    if p * FRAMES_PER_PARAMETER > n_with:
+        order = int(model.options.get("ar_order", 0) or 0)
+        kind = f", autoregressive order {order}" if order else ""
         out.append(Diagnostic("parameters-vs-frames", "warning", (
             f"the model has {p} free parameters ({k} states, {d} features, "
-            f"{model.options.get('covariance_type', 'full')} covariances) for {n_with} "
-            f"frames{eff}: it can fit noise; use fewer states, fewer features (--pca), "
+            f"{model.options.get('covariance_type', 'full')} covariances{kind}) for "
+            f"{n_with} frames{eff}, fewer than {FRAMES_PER_PARAMETER} frames per "
+            "parameter: it can fit noise; use fewer states, fewer features (--pca), "
             "one covariance shared by the states (--covariance tied) or diagonal "
             "covariances")))
     runs = bouts(list(states))
@@ -165,8 +171,9 @@ def diagnose(
     if single:
         out.append(Diagnostic("single-bout-states", "warning", (
             f"{_count(len(single), 'state')} of {k} ({', '.join(map(str, single))}) "
-            "occur in a single bout: a state seen once is one stretch of the recording, "
-            "not a recurring expression; use fewer states or a longer recording")))
+            f"{'occurs' if len(single) == 1 else 'occur'} in a single bout: a state seen "
+            "once is one stretch of the recording, not a recurring expression; use fewer "
+            "states or a longer recording")))
     every = np.concatenate(labels)
     counts = np.bincount(every[every >= 0].astype(np.int64), minlength=k)[:k]
     rare = [int(s) for s in np.flatnonzero(counts < RARE_SHARE * max(n_with, 1))]

@@ -135,6 +135,20 @@ def feature_matrix(
     return drop_constant_columns([feats])[0] if drop_constant else feats
 
 
+def mean_variance(features: Sequence[xr.DataArray]) -> float | None:
+    """The mean over columns of each column's variance, pooled over the frames of every
+    recording whose features are all finite (None with fewer than 2 such frames): the
+    scale of the features, in their own units squared."""
+    rows = [np.asarray(f.values, dtype=np.float64) for f in features]
+    rows = [r[np.isfinite(r).all(axis=1)] for r in rows]
+    n = sum(len(r) for r in rows)
+    if n < 2 or not rows[0].shape[1]:
+        return None
+    mean = sum(r.sum(axis=0) for r in rows) / n
+    var = sum(((r - mean) ** 2).sum(axis=0) for r in rows) / (n - 1)
+    return float(np.mean(var))
+
+
 def drop_constant_columns(features: Sequence[xr.DataArray]) -> list[xr.DataArray]:
     """Drop the columns that never vary (or are all NaN) in any of the feature matrices.
 

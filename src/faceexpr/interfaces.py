@@ -325,6 +325,11 @@ class StateModel(Backend):
     def _set_params(self, params: dict[str, FloatArray]) -> None:
         """Restore fitted parameters (``means``, ``covars``, ``transmat``, ``startprob``)."""
 
+    def _extra_arrays(self) -> dict[str, FloatArray]:
+        """Fitted arrays beyond the Gaussian HMM's that :meth:`save` writes and
+        :meth:`_set_params` reads back (:data:`~faceexpr._model_file.OPTIONAL_ARRAYS`)."""
+        return {}
+
     def n_parameters(self) -> int:
         """Number of free parameters (for BIC/AIC)."""
         self._check_fitted()
@@ -401,9 +406,11 @@ class StateModel(Backend):
 
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as fh:  # a handle, so numpy adds no ".npz" to the name
-                np.savez(fh, meta=np.array(json.dumps(meta)), means=self.means_,
-                         covars=self.covars_, transmat=self.transmat_,
-                         startprob=self.startprob_)
+                arrays: dict[str, Any] = {
+                    "meta": np.array(json.dumps(meta)), "means": self.means_,
+                    "covars": self.covars_, "transmat": self.transmat_,
+                    "startprob": self.startprob_, **self._extra_arrays()}
+                np.savez(fh, **arrays)
 
         atomic_write(path, write)
         return Path(path)
@@ -479,6 +486,36 @@ class StateModel(Backend):
     def __repr__(self) -> str:
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}(n_states={self.n_states}{opts})"
+
+
+class SummableStateModel(StateModel):
+    """A StateModel whose EM splits into an E-step of statistics that add up over
+    sequences and an M-step from their sum: what fits one model to a study's sessions on
+    a cluster (:mod:`faceexpr.study`), the E-step on the workers, the M-step here.
+
+    The frames each method takes are centred (the study's mean subtracted), as the
+    backend's own fit centres them.
+    """
+
+    @abstractmethod
+    def start_params(self, x: FloatArray, seed: int | None) -> dict[str, FloatArray]:
+        """EM's starting parameters from (a sample of) the centred frames ``x``."""
+
+    @abstractmethod
+    def e_step(self, x: FloatArray, bounds: npt.NDArray[np.int64],
+               params: dict[str, FloatArray]) -> Any:
+        """The E-step's statistics of the sequences ``x[bounds[s]:bounds[s + 1]]``: an
+        object with ``+`` and a ``log_likelihood``."""
+
+    @abstractmethod
+    def m_step(self, stats: Any, params: dict[str, FloatArray]) -> dict[str, FloatArray]:
+        """New parameters from summed statistics."""
+
+    @abstractmethod
+    def set_centred(self, params: dict[str, FloatArray], stats: Any,
+                    centre: FloatArray) -> None:
+        """Set the fitted attributes from parameters on frames centred at ``centre`` and
+        the statistics of those parameters."""
 
 
 def _subclass_named(cls: type[StateModel], name: str) -> type[StateModel]:

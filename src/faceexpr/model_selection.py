@@ -42,6 +42,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from faceexpr import _defaults
 from faceexpr._typing import FloatArray
 from faceexpr.data import as_sequences
 from faceexpr.errors import FaceexprError, ParameterError
@@ -356,7 +357,7 @@ def select_n_states(
     features: xr.DataArray | Sequence[xr.DataArray],
     candidates: Iterable[int] = range(2, 13),
     backend: str = "native",
-    criterion: Criterion | Literal["heldout"] = "cv",
+    criterion: Criterion | Literal["heldout"] = _defaults.CRITERION,
     cv_folds: int | None = DEFAULT_FOLDS,
     random_state: int | None = 0,
     progress: bool = False,
@@ -375,9 +376,9 @@ def select_n_states(
     backend
         Registered StateModel backend.
     criterion
-        ``"cv"`` (the default: blocked cross-validation with the one-standard-error
-        rule), ``"bic"``, ``"icl"`` or ``"aic"`` (see the module's description).
-        ``"heldout"`` is the former name of ``"cv"``.
+        ``"icl"`` (the default, as in the pipeline), ``"bic"``, ``"aic"`` or ``"cv"``
+        (blocked cross-validation with the one-standard-error rule; see the module's
+        description). ``"heldout"`` is the former name of ``"cv"``.
     cv_folds
         Contiguous folds of every sequence for the held-out log-likelihood; ``None``
         skips those fits (not allowed with ``criterion="cv"``).
@@ -395,7 +396,10 @@ def select_n_states(
         of :func:`sticky_priors` for its K (unless ``model_options`` set ``stickiness``
         or ``transition_concentration``, or the backend takes no priors).
     **model_options
-        Passed to every model (e.g. ``n_init`` restarts, ``covariance_type``).
+        Passed to every model (e.g. ``n_init`` restarts, ``covariance_type``,
+        ``ar_order``). They are the backend's own otherwise (the native engine's
+        ``ar_order`` is 0 there); :meth:`Pipeline.model_options_for
+        <faceexpr.pipeline.Pipeline.model_options_for>` gives the pipeline's.
 
     Returns
     -------

@@ -69,6 +69,7 @@ from faceexpr.features import (
     drop_constant_columns,
     feature_matrix,
     head_kinematics,
+    mean_variance,
     project_pca,
     reduce_pca,
 )
@@ -174,8 +175,8 @@ class Pipeline:
         :attr:`Result.selection`).
     candidates, criterion
         Numbers of states tried by ``n_states="auto"``, and what chooses among them:
-        ``"cv"`` (blocked cross-validation with the one-standard-error rule, the
-        default), ``"bic"``, ``"icl"`` or ``"aic"``
+        ``"icl"`` (BIC plus the posterior entropy, the default), ``"bic"``, ``"aic"`` or
+        ``"cv"`` (blocked cross-validation with the one-standard-error rule)
         (:mod:`faceexpr.model_selection`).
     cv_folds
         Contiguous cross-validation folds of ``n_states="auto"``.
@@ -194,6 +195,18 @@ class Pipeline:
         (:func:`~faceexpr.model_selection.sticky_priors`: as much weight as one bout of
         this length per state) where the backend takes priors; ``None`` for none.
         Without a frame rate 30 frames/s is assumed (and said in the diagnostics).
+    ar_order
+        Autoregressive order of the state model where the backend takes it (``native``,
+        ``dynamax``): 1 (the default) models each expression as a slow drift about its
+        face, ``x_t ~ N(W_k x_{t-1} + b_k, Σ_k)``, so that the drift of real recordings
+        (lag-1 autocorrelation 0.985–0.998) is not taken for more states; 0 is the
+        Gaussian HMM of the classic recipe.
+    covariance_prior
+        The state model's covariance prior ψ as a fraction of the features' mean variance
+        (ψ = this × the mean variance of the features, in their units) where the backend
+        takes one: every state's covariance is held off zero as if it had seen one more
+        frame of that variance. ``None`` leaves the backend's own; ``model_options``
+        naming ``covariance_prior`` sets ψ itself.
     estimator, estimator_options
         Registered PoseEstimator that reads every input that is not a Dataset (default
         ``"file"``: the inputs are pose files of any registered format; its options
@@ -215,7 +228,9 @@ class Pipeline:
     kinematic_features
         Head-kinematics variables appended as features (e.g. ``("head_speed",)``).
     standardize
-        Z-score features before modelling (pooled over recordings).
+        Z-score features before modelling (pooled over recordings); off by default: in
+        their own units the landmarks that move most weigh most, and the still ones'
+        noise is not blown up to unit variance.
     pca
         Number of principal components (or fraction of variance) to model; ``None``
         models the standardized coordinates. Aligned coordinates carry exact linear
@@ -241,12 +256,14 @@ class Pipeline:
 
     n_states: int | Literal["auto"] = _defaults.N_STATES
     candidates: Sequence[int] = _defaults.CANDIDATES
-    criterion: Literal["cv", "bic", "icl", "aic"] = "cv"
+    criterion: Literal["cv", "bic", "icl", "aic"] = _defaults.CRITERION
     cv_folds: int = _defaults.CV_FOLDS
     state_model: str = _defaults.STATE_MODEL
     model_options: dict[str, Any] = field(default_factory=dict)
     n_init: int = _defaults.N_INIT
     dwell_time: float | None = _defaults.DWELL_TIME_S
+    ar_order: int = _defaults.AR_ORDER
+    covariance_prior: float | None = _defaults.COVARIANCE_PRIOR
     estimator: str = "file"
     estimator_options: dict[str, Any] = field(default_factory=dict)
     triangulator: str | None = None
@@ -259,7 +276,7 @@ class Pipeline:
     align: bool = True
     align_landmarks: Sequence[str] | None = None
     kinematic_features: Sequence[str] = ()
-    standardize: bool = True
+    standardize: bool = _defaults.STANDARDIZE
     pca: int | float | None = _defaults.PCA
     random_state: int | None = _defaults.RANDOM_STATE
     progress: bool = True
@@ -412,14 +429,22 @@ class Pipeline:
             return None
         return max(float(self.dwell_time) * (fps or 30.0), 1.0)
 
-    def model_options_for(self, n_states: int | None, fps: float | None) -> dict[str, Any]:
-        """The state model's options: the seed, ``n_init`` and the sticky prior of
-        ``dwell_time`` for ``n_states`` where the backend takes them (None: left to
-        :func:`~faceexpr.model_selection.select_n_states`), then ``model_options``."""
+    def model_options_for(self, n_states: int | None, fps: float | None,
+                          variance: float | None = None) -> dict[str, Any]:
+        """The state model's options: the seed, ``n_init``, ``ar_order``, the covariance
+        prior (``covariance_prior`` × the features' mean ``variance``, when given) and the
+        sticky prior of ``dwell_time`` for ``n_states`` where the backend takes them
+        (None: left to :func:`~faceexpr.model_selection.select_n_states`), then
+        ``model_options``."""
         accepted = state_model_class(self.state_model).accepted_options()
         options: dict[str, Any] = {"random_state": self.random_state}
         if "n_init" in accepted:
             options["n_init"] = int(self.n_init)
+        if "ar_order" in accepted:
+            options["ar_order"] = int(self.ar_order)
+        if (self.covariance_prior is not None and variance is not None and variance > 0
+                and "covariance_prior" in accepted):
+            options["covariance_prior"] = float(self.covariance_prior) * float(variance)
         dwell = self.dwell_frames(fps)
         if n_states is not None and dwell is not None and "stickiness" in accepted:
             options.update(sticky_priors(dwell, n_states))
@@ -473,7 +498,8 @@ class Pipeline:
             raise ParameterError(f"criterion must be 'cv', 'bic', 'icl' or 'aic', got "
                                 f"{self.criterion!r}")
         for name, value, low in (("cv_folds", self.cv_folds, 2), ("n_init", self.n_init, 1),
-                                 ("stability", self.stability, 0)):
+                                 ("stability", self.stability, 0),
+                                 ("ar_order", self.ar_order, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
                     or value < low:
                 raise ParameterError(f"{name} must be a whole number >= {low}, got {value!r}")
@@ -482,6 +508,13 @@ class Pipeline:
                                       and math.isfinite(dwell) and dwell > 0):
             raise ParameterError(f"dwell_time must be a positive number of seconds or None "
                                  f"(--dwell-time), got {dwell!r}")
+        psi = self.covariance_prior
+        if psi is not None and not (isinstance(psi, (int, float, np.number))
+                                    and not isinstance(psi, bool) and math.isfinite(psi)
+                                    and psi >= 0):
+            raise ParameterError(f"covariance_prior must be a number >= 0 (a fraction of the "
+                                 f"features' mean variance; --covariance-prior) or None, got "
+                                 f"{psi!r}")
         if self.precision not in ("float32", "float64"):
             raise ParameterError(f"precision must be 'float32' or 'float64', got "
                                  f"{self.precision!r}")
@@ -569,9 +602,10 @@ class Pipeline:
         self.check_enough_frames(pieces, [self.n_states] if isinstance(self.n_states, int)
                                  else list(self.candidates))
         fps = get_fps(egos[0])
+        variance = mean_variance(feats)
         selection = None
         if self.n_states == "auto":
-            options = self.model_options_for(None, fps)
+            options = self.model_options_for(None, fps, variance)
             with warnings.catch_warnings():
                 # the edge of the range becomes a diagnostic of the result
                 warnings.simplefilter("ignore", EdgeOfRangeWarning)
@@ -582,7 +616,7 @@ class Pipeline:
                     **options)
             model = selection.model
         else:
-            options = self.model_options_for(int(self.n_states), fps)
+            options = self.model_options_for(int(self.n_states), fps, variance)
             # the fit's own bar (EM iterations, log-likelihood) where the backend has one
             accepted = state_model_class(self.state_model).accepted_options()
             if "progress" in accepted and "progress" not in options:

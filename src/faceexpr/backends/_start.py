@@ -10,15 +10,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from faceexpr._defaults import KMEANS_FRAMES
 from faceexpr._typing import FloatArray
 
 STAY = 0.9
 """Initial probability of staying in a state (sticky transitions)."""
 
-KMEANS_FRAMES = 20_000
-"""At most this many frames, evenly spaced in time, are clustered by k-means; every frame
-is then assigned to its nearest centre for the starting means and covariances: 10 k-means runs
-on all of an hour at 30 fps (108,000 frames) took 10 s on two cores."""
+__all__ = ["KMEANS_FRAMES", "STAY", "InitialParams", "kmeans_start"]
 
 
 class InitialParams(NamedTuple):

@@ -118,9 +118,11 @@ def timeline(
     has_missing = bool((labels < 0).any())
     n_rows = n_states + int(has_missing)
 
-    fig = Figure(figsize=(11.0, 1.6 + 0.45 * n_traces + 0.28 * n_rows), layout="constrained")
+    # the two-line y label needs about 2.4 inches, however few the traces
+    top = max(0.45 * n_traces + 0.4, 2.4)
+    fig = Figure(figsize=(11.0, 1.2 + top + 0.28 * n_rows), layout="constrained")
     ax_top, ax_raster = fig.subplots(
-        2, 1, sharex=True, height_ratios=[0.45 * n_traces + 0.4, 0.28 * n_rows + 0.2])
+        2, 1, sharex=True, height_ratios=[top, 0.28 * n_rows + 0.2])
 
     # Top: state bands behind the traces; the first feature sits in the top lane.
     lo, hi = -0.75, n_traces - 0.25

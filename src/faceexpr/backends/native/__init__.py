@@ -1,8 +1,10 @@
-"""faceexpr's own Gaussian-HMM engine (``native``): numba recursions, BLAS statistics.
+"""faceexpr's own HMM engine (``native``): Gaussian and autoregressive states, numba
+recursions, BLAS statistics.
 
 The default state model of the pipeline. :mod:`.model` holds the StateModel,
 :mod:`._kernels` the compiled forward–backward and Viterbi recursions, :mod:`._gaussian`
-the log densities and M-step sums.
+the Gaussian log densities, :mod:`._steps` the E-step's sufficient statistics (which add
+up over sessions) and the M-step.
 """
 
 from __future__ import annotations

@@ -1,10 +1,9 @@
-"""Gaussian log densities and M-step statistics as BLAS matrix products.
+"""Gaussian log densities as BLAS matrix products (the M-step's sums: :mod:`._steps`).
 
 Nothing here loops over frames in Python: frames are processed in blocks of
 :data:`BLOCK` (so temporaries stay small and in cache), every state at once through one
 matrix product per block, and the small per-frame reductions in compiled loops
-(:mod:`._kernels`). The frames should be centred (the engine centres them once per fit):
-second moments are then summed as ``Σ γ x xᵀ − N μ μᵀ`` without losing digits.
+(:mod:`._kernels`).
 """
 
 from __future__ import annotations
@@ -62,38 +61,3 @@ def log_densities(x: FloatArray, means: FloatArray, factors: FloatArray,
         np.matmul(x[a:b], w, out=yb)
         grouped_squares(yb, shift, const, k, d, result[a:b])
     return result
-
-
-def weighted_moments(x: FloatArray, gamma: FloatArray, diagonal: bool
-                     ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Posterior weights ``N`` ``(K,)``, means ``(K, D)`` and scatters about those means
-    ``S = Σ_t γ_tk (x_t − μ_k)(x_t − μ_k)ᵀ`` ``(K, D, D)`` (diagonal only, for diagonal
-    models) of centred frames ``x``."""
-    from faceexpr.backends.native._kernels import outer_products
-
-    n, d = x.shape
-    k = gamma.shape[1]
-    weights = gamma.sum(axis=0)
-    safe = np.where(weights > 0, weights, 1.0)
-    means = (gamma.T @ x) / safe[:, None]
-    if diagonal:
-        second = gamma.T @ (x * x)  # (K, D)
-        var = second - weights[:, None] * means**2
-        scatter = np.zeros((k, d, d))
-        idx = np.arange(d)
-        scatter[:, idx, idx] = np.maximum(var, 0.0)
-        return weights, means, scatter
-    iu, ju = np.triu_indices(d)
-    iu, ju = iu.astype(np.int64), ju.astype(np.int64)
-    second = np.zeros((k, len(iu)))
-    z = np.empty((min(BLOCK, n), len(iu)))
-    for a in range(0, n, BLOCK):
-        b = min(a + BLOCK, n)
-        zb = z[:b - a]
-        outer_products(x[a:b], iu, ju, zb)
-        second += gamma[a:b].T @ zb
-    scatter = np.empty((k, d, d))
-    scatter[:, iu, ju] = second
-    scatter[:, ju, iu] = second
-    scatter -= weights[:, None, None] * (means[:, :, None] * means[:, None, :])
-    return weights, means, scatter
