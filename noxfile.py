@@ -99,20 +99,22 @@ def demo(session: nox.Session) -> None:
 @nox.session
 def benchmarks(session: nox.Session) -> None:
     """Benchmarks at quick sizes, as tables (CSV in ``benchmarks/results``): start-up time,
-    every state-model backend at T=10,000 (D 60, K 9) and ``faceexpr analyze`` on 0.1 h of
-    synthetic face beside the pandas + hmmlearn recipe.
+    every state-model backend at T=10,000 (D 60, K 9), ``faceexpr analyze`` on 0.1 h of
+    synthetic face beside the pandas + hmmlearn recipe, and a study of 4 sessions of 2 min
+    serially and on a 2-worker LocalCluster.
 
     Arguments replace the quick runs, e.g. ``nox -s benchmarks -- state-models --grid full``
     or ``nox -s benchmarks -- pipeline --hours 1 --repeats 5`` (``python -m benchmarks -h``).
     """
     session.install(TORCH)
-    session.install("-e", ".[anipose,pomegranate,dlib,dynamax]", "scikit-image")
+    session.install("-e", ".[anipose,pomegranate,dlib,dynamax,study]", "scikit-image")
     if session.posargs:
         session.run("python", "-m", "benchmarks", *session.posargs)
         return
     session.run("python", "-m", "benchmarks", "startup")
     session.run("python", "-m", "benchmarks", "state-models", "--frames", "10000")
     session.run("python", "-m", "benchmarks", "pipeline", "--hours", "0.1")
+    session.run("python", "-m", "benchmarks", "study", "--sessions", "4", "--minutes", "2")
 
 
 @nox.session

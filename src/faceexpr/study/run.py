@@ -409,13 +409,13 @@ class Study:
         frames = quiet.persist(tasks.modelled_frames, {
             f"chunk {j}": ([folders[n] for n in chunk], min_run, centre)
             for j, chunk in enumerate(_chunks(projected))})
-        # the model (its options and priors) is sent to every worker once
-        shipped = (model if runner.client is None
-                   else runner.client.scatter(model, broadcast=True, hash=False))
+        # the model (its options and priors, a few kB) goes with every task rather than
+        # scattered once: scattered data has no lineage, and is lost with the workers
+        # that hold it, where a task's arguments are not
 
         def statistics(params: dict[str, FloatArray]) -> Any:
             got = quiet.map("E-step", tasks.e_step, {
-                n: (f, shipped, params) for n, f in frames.items()}, None)
+                n: (f, model, params) for n, f in frames.items()}, None)
             parts = list(got.values())
             total = parts[0]
             for s in parts[1:]:
