@@ -133,6 +133,11 @@ def test_summary_lists_every_step_and_api_equals_cli(
     model = steps["state_model"]
     assert model["random_state"] == 4 and model["n_init"] == _defaults.N_INIT
     assert model["priors"]["covariance_prior"] > 0
+    # ψ is the default fraction of the features' mean variance, and says so
+    assert model["covariance_prior_fraction"] == _defaults.COVARIANCE_PRIOR
+    assert model["priors"]["covariance_prior"] == pytest.approx(
+        _defaults.COVARIANCE_PRIOR * model["features_mean_variance"], rel=1e-5)
+    assert model["options"]["ar_order"] == _defaults.AR_ORDER
     assert model["priors"]["stickiness"] == pytest.approx(30 - 1 - 1 / 2)  # 1 s at 30 fps
     assert len(model["restart_log_likelihoods"]) == 3
     versions = summary["provenance"]["versions"]

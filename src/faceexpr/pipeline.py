@@ -1016,7 +1016,13 @@ class Result:
         steps.append({
             "step": "state_model", "backend": model.name, "n_states": model.n_states,
             "options": {k: v for k, v in model.options.items() if k != "progress"},
-            "priors": priors, "dwell_time_s": pipe.dwell_time,
+            "priors": priors,
+            # how ψ was set: this fraction of the features' mean variance (unless the
+            # model options named it)
+            "covariance_prior_fraction": (
+                None if "covariance_prior" in pipe.model_options else pipe.covariance_prior),
+            "features_mean_variance": mean_variance(self.features),
+            "dwell_time_s": pipe.dwell_time,
             "dwell_frames": pipe.dwell_frames(fps) if priors else None,
             "fps_assumed_for_prior": None if fps or not priors else 30.0,
             "random_state": model.random_state,
