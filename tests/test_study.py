@@ -246,3 +246,17 @@ def test_cli_study_on_an_existing_scheduler(study: Path, serial, tmp_path: Path,
     assert rc == 1
     assert "cannot reach the dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
+
+
+def test_cli_files_as_a_study_keep_sessions_of_the_same_name_apart(
+        study: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for i, folder in enumerate(("monday", "friday")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "face.nc").write_bytes((study / f"s{i}.nc").read_bytes())
+    rc = main(["analyze", str(tmp_path / "monday" / "face.nc"),
+               str(tmp_path / "friday" / "face.nc"), "--workers", "1", "--n-states", "4",
+               "--n-init", "1", "--quiet", "--out", str(tmp_path / "o")])
+    assert rc == 0
+    assert "study: 2 of 2 sessions analysed on 1 local worker;" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "o" / "sessions").iterdir()) == [
+        "face_0", "face_1"]

@@ -28,7 +28,7 @@ from faceexpr._files import Terminated, signals_interrupt
 from faceexpr.errors import FaceexprError, one_line
 from faceexpr.io.cameras import compile_cam_regex
 from faceexpr.io.video import check_video, require_cv2
-from faceexpr.recording import recordings_from_files
+from faceexpr.recording import recordings_from_files, unique_names
 from faceexpr.registry import backends, cli_commands, state_model_class
 
 
@@ -419,15 +419,18 @@ def _study(args: argparse.Namespace, pipe: Any) -> int:
                                            project=args.anipose_config,
                                            cam_regex=args.cam_regex,
                                            triangulator=args.triangulator)
-        sessions = [StudySession(r.name, "", "", r, None, {}, j + 1)
-                    for j, r in enumerate(recordings)]
+        # files of the same name in other folders are other sessions
+        names = unique_names([r.name for r in recordings])
+        sessions = [StudySession(n, "", "", r, None, {}, j + 1)
+                    for j, (n, r) in enumerate(zip(names, recordings))]
     else:
         raise FaceexprError("give the study's sessions: --manifest CSV or pose files")
     with connect(workers=args.workers, scheduler=args.scheduler) as client:
         result = Study(pipe, client=client, keep_going=args.keep_going,
                        resume=args.resume).run(sessions, args.out, overwrite=args.overwrite)
     where = "this process" if args.workers is None and args.scheduler is None else (
-        f"{args.workers} local workers" if args.workers else args.scheduler)
+        f"{args.workers} local worker{'s' if args.workers != 1 else ''}" if args.workers
+        else args.scheduler)
     print(f"study: {len(result.sessions)} of {len(sessions)} sessions analysed on {where}"
           + (f" ({len(result.reused)} reused)" if result.reused else "")
           + f"; {result.model.n_states} states ({result.model.name}), log-likelihood "
