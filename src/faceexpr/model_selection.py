@@ -290,7 +290,21 @@ def _limit_threads() -> None:
 _LIMITS: object = None
 
 
-def _posterior_entropy(model: StateModel, features: Sequence[xr.DataArray]) -> float:
+def criteria(log_likelihood: float, n_parameters: int, n_frames: int,
+             entropy: float) -> dict[str, float]:
+    """BIC, ICL (BIC plus twice the posterior entropy) and AIC as totals (lower is
+    better), and the log-likelihood and the three per frame (higher is better), in the
+    table's column order."""
+    ll, p, n = log_likelihood, n_parameters, n_frames
+    bic = -2 * ll + p * math.log(n)
+    icl = bic + 2 * entropy
+    aic = -2 * ll + 2 * p
+    return {"bic": bic, "icl": icl, "aic": aic, "log_likelihood_per_frame": ll / n,
+            "bic_per_frame": bic / (-2 * n), "icl_per_frame": icl / (-2 * n),
+            "aic_per_frame": aic / (-2 * n)}
+
+
+def posterior_entropy(model: StateModel, features: Sequence[xr.DataArray]) -> float:
     """Total entropy (nats) of the state posteriors over all frames with a state."""
     total = 0.0
     for f in features:
@@ -310,7 +324,7 @@ def _run_fit(backend: str, fit: _Fit, options: dict[str, Any],
     score = model.score(score_on)
     if fit.fold is not None:
         return fit, model, score / _finite_frames(score_on), math.nan
-    return fit, model, score, _posterior_entropy(model, score_on)
+    return fit, model, score, posterior_entropy(model, score_on)
 
 
 def check_n_jobs(n_jobs: object) -> int | None:
@@ -470,15 +484,10 @@ def select_n_states(
                               "n_frames": _finite_frames(folds[f][1]),
                               "heldout_log_likelihood": score})
         cv = np.asarray(scores, dtype=np.float64)
-        bic = -2 * ll + p * math.log(n_frames)
         rows.append({
             "n_states": k, "log_likelihood": ll, "n_parameters": p, "n_frames": n_frames,
             "n_effective_frames": n_eff, "posterior_entropy": entropy,
-            "bic": bic, "icl": bic + 2 * entropy, "aic": -2 * ll + 2 * p,
-            "log_likelihood_per_frame": ll / n_frames,
-            "bic_per_frame": bic / (-2 * n_frames),
-            "icl_per_frame": (bic + 2 * entropy) / (-2 * n_frames),
-            "aic_per_frame": (-2 * ll + 2 * p) / (-2 * n_frames),
+            **criteria(ll, p, n_frames, entropy),
             "cv_mean": float(cv.mean()) if len(cv) else math.nan,
             "cv_se": float(cv.std(ddof=1) / math.sqrt(len(cv))) if len(cv) > 1 else math.nan,
         })

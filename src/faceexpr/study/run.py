@@ -12,12 +12,10 @@ and the summary says so.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,30 +126,6 @@ class _Runner:
         return {name: out[name] for name in jobs if name in out}
 
 
-def _file_digest(path: Path, h: Any) -> None:
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-
-
-def session_key(session: StudySession, pipeline: Pipeline) -> str:
-    """What a session's preparation depends on: its files' contents, its settings and
-    the pipeline's (a ``resume`` reuses a session only when this is unchanged)."""
-    import faceexpr
-
-    h = hashlib.sha256()
-    config = {k: v for k, v in asdict(pipeline).items()
-              if k not in ("progress", "n_jobs", "stability")}
-    h.update(json.dumps({"faceexpr": faceexpr.__version__, "pipeline": config,
-                         "fps": session.fps, "name": session.name}, sort_keys=True,
-                        default=str).encode())
-    rec = session.recording
-    for f in (*rec.files, *([rec.calibration] if rec.calibration else [])):
-        h.update(str(Path(f).name).encode())
-        _file_digest(Path(f), h)
-    return h.hexdigest()
-
-
 CHUNK_FRAMES = 250_000
 """Modelled frames per E-step task (consecutive sessions joined): fewer, larger tasks
 than one per session, so that a task's overhead (tens of ms on a loaded machine) does
@@ -249,7 +223,7 @@ class Study:
         model, ll, n_iter, selection, notes = self._fit(out, projected, runner, fps, min_run,
                                                         components, columns)
         labelled = runner.map("labelling", tasks.label,
-                              {n: (out / SESSIONS / n, model, prepared[n].fps) for n in names},
+                              {n: (out / SESSIONS / n, model) for n in names},
                               None)
         tables = self._tables(sessions, prepared, labelled, failures or {}, reused, model)
         result = StudyResult(out, model, names, dict(failures or {}), reused, tables, ll,
@@ -270,13 +244,16 @@ class Study:
     def _prepare(self, sessions: list[StudySession], out: Path, runner: _Runner,
                  failures: dict[str, str] | None
                  ) -> tuple[dict[str, tasks.Prepared], list[str]]:
-        keys = {s.name: session_key(s, self.pipeline) for s in sessions}
         done: dict[str, tasks.Prepared] = {}
+        keys: dict[str, str | None] = {s.name: None for s in sessions}  # prepare hashes
         if self.resume:
-            for s in sessions:
-                saved = tasks.saved_prepared(out / SESSIONS / s.name, keys[s.name])
+            # the files are hashed where they are read, on the workers
+            for name, (key, saved) in runner.map("checking", tasks.reusable, {
+                    s.name: (s, self.pipeline, out / SESSIONS / s.name)
+                    for s in sessions}, None).items():
+                keys[name] = key
                 if saved is not None:
-                    done[s.name] = saved
+                    done[name] = saved
         todo = [s for s in sessions if s.name not in done]
         reused = list(done)
         if todo:
@@ -351,6 +328,7 @@ class Study:
         import pandas as pd
 
         from faceexpr.interfaces import SummableStateModel
+        from faceexpr.model_selection import Selection, criteria, pick
 
         parts = list(projected.values())
         moments = parts[0].moments
@@ -378,22 +356,24 @@ class Study:
                                  "its EM ran in one process on the gathered features")
                 ll, n_iter, entropy = self._gathered(model, out, projected, min_run, names)
             model.feature_names_ = list(names)
-            n_par = model.n_parameters()
-            bic = -2 * ll + n_par * math.log(n_frames)
-            rows.append({"n_states": k, "log_likelihood": ll, "n_parameters": n_par,
-                         "n_frames": n_frames, "posterior_entropy": entropy, "bic": bic,
-                         "icl": bic + 2 * entropy, "aic": -2 * ll + 2 * n_par})
+            rows.append({"n_states": k, "log_likelihood": ll,
+                         "n_parameters": model.n_parameters(), "n_frames": n_frames,
+                         "posterior_entropy": entropy,
+                         **criteria(ll, model.n_parameters(), n_frames, entropy)})
             fits[k] = (model, ll, n_iter)
-        table = pd.DataFrame(rows).set_index("n_states")
         if len(ks) == 1:
             model, ll, n_iter = fits[ks[0]]
             return model, ll, n_iter, None, notes
-        best = int(str(table[self.pipeline.criterion].idxmin()))
-        if best in (min(ks), max(ks)):
-            notes.append(f"{self.pipeline.criterion} chose {best} states, at the edge of the "
-                         f"candidates {min(ks)}–{max(ks)}: widen the range")
+        table = pd.DataFrame(rows)
+        best = pick(table, self.pipeline.criterion)
+        if best is None:
+            raise FaceexprError(f"no candidate could be scored by {self.pipeline.criterion}")
+        edge = Selection(table=table, best=best, criterion=self.pipeline.criterion,
+                         candidates=ks).edge_message()
+        if edge:
+            notes.append(edge)
         model, ll, n_iter = fits[best]
-        return model, ll, n_iter, table, notes
+        return model, ll, n_iter, table.set_index("n_states"), notes
 
     def _em(self, model: Any, out: Path, projected: dict[str, tasks.Projected],
             runner: _Runner, centre: FloatArray, sample: FloatArray, min_run: int
@@ -450,24 +430,17 @@ class Study:
     def _gathered(self, model: StateModel, out: Path, projected: dict[str, tasks.Projected],
                   min_run: int, names: list[str]) -> tuple[float, int, float]:
         """Fit a backend without sufficient statistics here, on every session's frames."""
-        import xarray as xr
-
         from faceexpr.data import make_features
+        from faceexpr.model_selection import posterior_entropy
 
         feats = []
         for n in projected:
-            ds = xr.open_zarr(out / SESSIONS / n / tasks.FEATURES, consolidated=False).load()
-            x, shot = np.asarray(ds["x"].values), np.asarray(ds["shot"].values)
-            feats += [make_features(x[a:b], names) for a, b in tasks._runs(x, shot, min_run)]
+            ds = tasks.open_store(out / SESSIONS / n / tasks.FEATURES)
+            x = np.asarray(ds["x"].values)
+            feats += [make_features(x[a:b], names) for a, b in tasks.runs(ds, min_run)]
         model.fit(feats)
-        ll = model.score(feats)
-        entropy = 0.0
-        for f in feats:
-            p = np.asarray(model.predict_proba(f).values)
-            p = p[np.isfinite(p).all(axis=1)]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                entropy -= float(np.where(p > 0, p * np.log(p), 0.0).sum())
-        return ll, int(getattr(model, "n_iter_", 0)), entropy
+        return (model.score(feats), int(getattr(model, "n_iter_", 0)),
+                posterior_entropy(model, feats))
 
     def _tables(self, sessions: list[StudySession], prepared: dict[str, tasks.Prepared],
                 labelled: dict[str, tasks.Labelled], failures: dict[str, str],

@@ -10,12 +10,13 @@ looks finished.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import shutil
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +93,8 @@ def _write_store(ds: xr.Dataset, path: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _open(path: Path) -> xr.Dataset:
+def open_store(path: Path) -> xr.Dataset:
+    """A zarr store of this module, read into memory."""
     import xarray as xr
 
     ds: xr.Dataset = xr.open_zarr(path, consolidated=False).load()
@@ -137,10 +139,11 @@ def template_of(session: StudySession, pipeline: Pipeline) -> xr.DataArray | Non
 
 
 def prepare(session: StudySession, pipeline: Pipeline, template: xr.DataArray | None,
-            folder: Path, key: str) -> Prepared:
+            folder: Path, key: str | None = None) -> Prepared:
     """Read (or track) one session, clean it, make it egocentric, compute its landmark
     features and write them to ``folder``/:data:`PREPARED`, then :data:`KEY` (so that a
-    session counts as prepared only once both are complete)."""
+    session counts as prepared only once both are complete) with ``key`` (default:
+    :func:`session_key`)."""
     import xarray as xr
 
     from faceexpr.data import get_fps, segment_bounds
@@ -152,25 +155,24 @@ def prepare(session: StudySession, pipeline: Pipeline, template: xr.DataArray | 
     feats = feature_matrix(ego, kinematics=kin, kinematic_features=pipeline.kinematic_features,
                            drop_constant=False)
     x = np.asarray(feats.values, dtype=np.float64)
-    shot = np.zeros(len(x), dtype=np.int64)
-    for j, (a, b) in enumerate(segment_bounds(ego)):
-        shot[a:b] = j
     fps = get_fps(ego)
     columns = [str(c) for c in feats["features"].values]
-    ds = xr.Dataset({"x": (("time", "column"), x), "shot": ("time", shot),
+    coords: dict[str, Any] = {"time": np.asarray(ego["time"].values, dtype=np.float64)}
+    if "segment" in ego.coords:  # the shots of a video (segment_bounds reads them)
+        coords["segment"] = ("time", np.asarray(ego["segment"].values, dtype=np.int64))
+    ds = xr.Dataset({"x": (("time", "column"), x),
                      "frame": ("time", np.asarray(ego["frame"].values, dtype=np.int64))},
-                    coords={"time": np.asarray(ego["time"].values, dtype=np.float64)},
-                    attrs={"columns": json.dumps(columns), "session": session.name,
+                    coords=coords, attrs={"columns": json.dumps(columns), "session": session.name,
                            "fps": float("nan") if fps is None else float(fps)})
     folder.mkdir(parents=True, exist_ok=True)
     _write_store(ds, folder / PREPARED)
     n = len(x)
     visible = int(np.isfinite(x).all(axis=1).sum())
     coverage = {"session": session.name, "frames": n, "frames_with_landmarks": visible,
-                "shots": int(shot.max() + 1) if n else 0}
+                "shots": len(segment_bounds(ego)) if n else 0}
     out = Prepared(session.name, n, columns, _moments(x), fps,
                    int(ego.sizes.get("space", 3)), coverage)
-    save_prepared(folder, key, out)
+    save_prepared(folder, session_key(session, pipeline) if key is None else key, out)
     return out
 
 
@@ -195,40 +197,40 @@ def project(folder: Path, columns: list[str], mean: FloatArray, scale: FloatArra
     from ``offset`` here)."""
     import xarray as xr
 
-    prepared = _open(folder / PREPARED)
+    prepared = open_store(folder / PREPARED)
     have = json.loads(prepared.attrs["columns"])
     idx = [have.index(c) for c in columns]
     x = (np.asarray(prepared["x"].values)[:, idx] - mean) / scale
     if components is not None:
         x = x @ components.T
-    ds = xr.Dataset({"x": (("time", "feature"), x), "shot": prepared["shot"],
-                     "frame": prepared["frame"]}, coords={"time": prepared["time"]},
-                    attrs=dict(prepared.attrs))
+    ds = xr.Dataset({"x": (("time", "feature"), x), "frame": prepared["frame"]},
+                    coords=prepared.coords, attrs=dict(prepared.attrs))
     _write_store(ds, folder / FEATURES)
-    rows, _ = _modelled(x, np.asarray(prepared["shot"].values), min_run)
+    rows, _ = modelled(ds, min_run)
     picked = (offset + np.arange(len(rows))) % sample_step == 0
     return Projected(str(prepared.attrs["session"]), len(rows), rows[picked], _moments(rows))
 
 
-def _runs(x: FloatArray, shot: npt.NDArray[np.int64], min_run: int) -> list[tuple[int, int]]:
-    """The runs of finite frames within one shot that have at least ``min_run`` frames."""
+def runs(ds: xr.Dataset, min_run: int) -> list[tuple[int, int]]:
+    """The runs of finite frames of a features store, within one shot each, that have at
+    least ``min_run`` frames: the sequences the model fits."""
     from faceexpr._arrays import finite_segments
+    from faceexpr.data import segment_bounds
 
-    out = []
-    cuts = np.flatnonzero(np.diff(shot)) + 1
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(x)]):
-        out += [(a + s, a + e) for s, e in finite_segments(x[a:b]) if e - s >= min_run]
-    return out
+    x = np.asarray(ds["x"].values)
+    return [(a + s, a + e) for a, b in segment_bounds(ds)
+            for s, e in finite_segments(x[a:b]) if e - s >= min_run]
 
 
-def _modelled(x: FloatArray, shot: npt.NDArray[np.int64], min_run: int
-              ) -> tuple[FloatArray, npt.NDArray[np.int64]]:
-    """The modelled frames laid end to end and where each run starts (bounds)."""
-    runs = _runs(x, shot, min_run)
-    if not runs:
+def modelled(ds: xr.Dataset, min_run: int) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """The modelled frames of a features store laid end to end and where each run
+    starts (bounds)."""
+    x = np.asarray(ds["x"].values)
+    pieces = runs(ds, min_run)
+    if not pieces:
         return np.zeros((0, x.shape[1])), np.zeros(1, dtype=np.int64)
-    rows = np.concatenate([x[a:b] for a, b in runs])
-    bounds = np.concatenate([[0], np.cumsum([b - a for a, b in runs])]).astype(np.int64)
+    rows = np.concatenate([x[a:b] for a, b in pieces])
+    bounds = np.concatenate([[0], np.cumsum([b - a for a, b in pieces])]).astype(np.int64)
     return np.ascontiguousarray(rows, dtype=np.float64), bounds
 
 
@@ -240,9 +242,7 @@ def modelled_frames(folders: list[Path], min_run: int, centre: FloatArray
     rows, bounds = [], [np.zeros(1, dtype=np.int64)]
     offset = 0
     for folder in folders:
-        ds = _open(folder / FEATURES)
-        x, b = _modelled(np.asarray(ds["x"].values), np.asarray(ds["shot"].values),
-                         min_run)
+        x, b = modelled(open_store(folder / FEATURES), min_run)
         rows.append(x - centre)
         bounds.append(b[1:] + offset)
         offset += len(x)
@@ -262,49 +262,38 @@ class Labelled:
     name: str
     tables: SessionTables
     log_likelihood: float
-    entropy: float
     labelled_frames: int
 
 
-def label(folder: Path, model: StateModel, fps: float | None) -> Labelled:
+def label(folder: Path, model: StateModel) -> Labelled:
     """The session's Viterbi states and posteriors shot by shot, written to
     ``folder``/:data:`STATES` (frame, time, state, probability); its tables for the
     group results."""
     import pandas as pd
 
-    from faceexpr.data import make_features
+    from faceexpr.data import make_features, segment_bounds
+    from faceexpr.pipeline import Pipeline
     from faceexpr.study.group import session_tables
 
-    ds = _open(folder / FEATURES)
-    x = np.asarray(ds["x"].values)
-    shot = np.asarray(ds["shot"].values)
-    times = np.asarray(ds["time"].values)
-    names = list(model.feature_names_ or [])
-    states = np.full(len(x), -1, dtype=np.int64)
-    post = np.full((len(x), model.n_states), np.nan)
-    ll = 0.0
-    cuts = np.flatnonzero(np.diff(shot)) + 1
-    for a, b in zip(np.r_[0, cuts], np.r_[cuts, len(x)]):
-        f = make_features(x[a:b], names, time=times[a:b])
-        states[a:b] = model.predict(f).values
-        post[a:b] = model.predict_proba(f).values
-        ll += model.score(f)
-    known = np.isfinite(post).all(axis=1)
-    prob = np.full(len(x), np.nan)
-    prob[known] = post[known].max(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -float(np.where(post[known] > 0, post[known] * np.log(post[known]),
-                                  0.0).sum())
-    table = pd.DataFrame({"frame": ds["frame"].values, "time": times, "state": states,
-                          "probability": prob})
+    ds = open_store(folder / FEATURES)
+    features = make_features(np.asarray(ds["x"].values), list(model.feature_names_ or []),
+                             time=ds["time"].values)
+    # shot by shot, as the pipeline labels a recording (the store has its frames, shots
+    # and frame rate, NaN when unknown)
+    (states,), (post,) = Pipeline._predict(model, [features], [ds])
+    ll = sum(model.score(features.isel(time=slice(a, b))) for a, b in segment_bounds(ds))
+    p = np.asarray(post.values)
+    known = np.isfinite(p).all(axis=1)
+    prob = np.full(len(p), np.nan)
+    prob[known] = p[known].max(axis=1)
+    labels = np.asarray(states.values)
+    table = pd.DataFrame({"frame": ds["frame"].values, "time": ds["time"].values,
+                          "state": labels, "probability": prob})
     atomic_write(folder / STATES, lambda tmp: table.to_csv(tmp, index=False))
-    import xarray as xr
-
-    da = xr.DataArray(states, dims=("time",), coords={"time": times}, name="state")
-    fps = fps if fps is not None and math.isfinite(fps) else None
-    da.attrs["fps"] = np.nan if fps is None else fps
-    return Labelled(str(ds.attrs["session"]), session_tables(da, model.n_states, fps), ll,
-                    entropy, int((states >= 0).sum()))
+    fps = float(ds.attrs["fps"])
+    return Labelled(str(ds.attrs["session"]), session_tables(states, model.n_states,
+                                                         fps if math.isfinite(fps) else None),
+                    float(ll), int((labels >= 0).sum()))
 
 
 def saved_prepared(folder: Path, key: str) -> Prepared | None:
@@ -335,3 +324,35 @@ def save_prepared(folder: Path, key: str, p: Prepared) -> None:
                        "moments": {"count": p.moments.count, "mean": p.moments.mean.tolist(),
                                    "scatter": p.moments.scatter.tolist()}})
     atomic_write(folder / KEY, lambda tmp: tmp.write_text(text))
+
+
+def _file_digest(path: Path, h: Any) -> None:
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+
+
+def session_key(session: StudySession, pipeline: Pipeline) -> str:
+    """What a session's preparation depends on: its files' contents, its settings and
+    the pipeline's (a ``resume`` reuses a session only when this is unchanged)."""
+    import faceexpr
+
+    h = hashlib.sha256()
+    config = {k: v for k, v in asdict(pipeline).items()
+              if k not in ("progress", "n_jobs", "stability")}
+    h.update(json.dumps({"faceexpr": faceexpr.__version__, "pipeline": config,
+                         "fps": session.fps, "name": session.name}, sort_keys=True,
+                        default=str).encode())
+    rec = session.recording
+    for f in (*rec.files, *([rec.calibration] if rec.calibration else [])):
+        h.update(str(Path(f).name).encode())
+        _file_digest(Path(f), h)
+    return h.hexdigest()
+
+
+def reusable(session: StudySession, pipeline: Pipeline, folder: Path
+             ) -> tuple[str, Prepared | None]:
+    """The session's :func:`session_key` and what an earlier run prepared in ``folder``
+    with that key (None when there is nothing to reuse)."""
+    key = session_key(session, pipeline)
+    return key, saved_prepared(folder, key)
