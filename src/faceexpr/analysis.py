@@ -36,7 +36,7 @@ from faceexpr.sequences import (
     entropy_rate,
     shuffled_baseline,
 )
-from faceexpr.similarity import StateComparison, StateDistances
+from faceexpr.similarity import StateComparison, StateDistances, bout_sums
 from faceexpr.similarity import compare_states as similarity_compare_states
 from faceexpr.similarity import state_distances as similarity_state_distances
 
@@ -527,23 +527,12 @@ def state_mean_intervals(
         validate_pose(p, cameras=False)
     first = poses[0]["position"]
     n_landmarks, n_space = first.sizes["landmarks"], first.sizes["space"]
-    bout_state, sums, counts = [], [], []
-    for p, labels in zip(poses, _all_labels(_sessions(states), n_states), strict=True):
-        starts, _, values = _runs(labels)
-        if starts.size == 0:
-            continue
-        position = p["position"].transpose("time", "landmarks", "space").values
-        finite = np.isfinite(position)
-        keep = values != NO_STATE
-        # sums and counts of the finite values of every run of frames, -1 runs dropped
-        sums.append(np.add.reduceat(np.where(finite, position, 0.0), starts, axis=0)[keep])
-        counts.append(np.add.reduceat(finite.astype(np.float64), starts, axis=0)[keep])
-        bout_state.append(values[keep])
+    sessions = [xr.DataArray(labels, dims="time")
+                for labels in _all_labels(_sessions(states), n_states)]
+    # every run of one state is a bout here, shot cuts or not
+    all_states, sums, counts = bout_sums(poses, sessions, at_cuts=False)
     shape = (n_landmarks * n_space,)
-    all_states = np.concatenate(bout_state) if bout_state else np.zeros(0, np.int64)
-    all_sums = np.concatenate(sums).reshape(-1, *shape) if sums else np.zeros((0, *shape))
-    all_counts = (np.concatenate(counts).reshape(-1, *shape) if counts
-                  else np.zeros((0, *shape)))
+    all_sums, all_counts = sums.reshape(-1, *shape), counts.reshape(-1, *shape)
     rng = np.random.default_rng(random_state)
     tails = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
     out = np.full((n_states, n_landmarks * n_space, 2), math.nan)
@@ -842,7 +831,8 @@ def state_distances(result: ResultLike) -> StateDistances:
     --------
     >>> import faceexpr as fe
     >>> from faceexpr.synthetic.faces import simulate
-    >>> result = fe.Pipeline(n_states=3, progress=False).run(simulate(600, n_expressions=3))
+    >>> sim = simulate(600, n_expressions=3)
+    >>> result = fe.Pipeline(n_states=3, progress=False).run(sim.pose3d)
     >>> fe.analysis.state_distances(result).to_frame().shape
     (3, 5)
     """

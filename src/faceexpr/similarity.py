@@ -325,20 +325,23 @@ class StateComparison:
         return [str(v) for v in self.table["landmark"].iloc[:n]]
 
 
-def _bout_sums(
-    poses: list[xr.Dataset], sessions: list[xr.DataArray]
+def bout_sums(
+    poses: Sequence[xr.Dataset], sessions: Sequence[xr.DataArray], *, at_cuts: bool = True
 ) -> tuple[IntArray, FloatArray, FloatArray]:
-    """State, sum and count of the finite coordinates of every bout, all sessions.
+    """State ``(B,)``, sum and count ``(B, landmarks, space)`` of the finite coordinates
+    of every bout of all sessions (empty arrays when there is none): what a bout-level
+    bootstrap of mean faces resamples.
 
-    A bout ends where the state changes, at a frame without a state and at a shot
-    boundary (the ``segment`` coordinate of the pose or the states)."""
+    A bout ends where the state changes and at a frame without a state (those frames'
+    runs are left out); with ``at_cuts`` also at a shot boundary (the ``segment``
+    coordinate of the pose or the states)."""
     bout_state, sums, counts = [], [], []
     for pose, states in zip(poses, sessions, strict=True):
         labels = np.asarray(states.values).astype(np.int64)
         if labels.size == 0:
             continue
         change = labels[1:] != labels[:-1]
-        for obj in (pose, states):
+        for obj in (pose, states) if at_cuts else ():
             if "segment" in obj.coords:
                 seg = np.asarray(obj["segment"].values)
                 change |= seg[1:] != seg[:-1]
@@ -352,7 +355,9 @@ def _bout_sums(
         counts.append(np.add.reduceat(finite.astype(np.float64), starts, axis=0)[keep])
         bout_state.append(values[keep])
     if not bout_state:
-        raise InvalidStatesError("the states have no frames")
+        first = poses[0]["position"]
+        shape = (0, first.sizes["landmarks"], first.sizes["space"])
+        return np.zeros(0, np.int64), np.zeros(shape), np.zeros(shape)
     return np.concatenate(bout_state), np.concatenate(sums), np.concatenate(counts)
 
 
@@ -419,7 +424,9 @@ def compare_states(
     first = poses[0]["position"].transpose("time", "landmarks", "space")
     landmarks = [str(v) for v in first["landmarks"].values]
     space = [str(v) for v in first["space"].values]
-    bout_state, sums, counts = _bout_sums(poses, sessions)
+    bout_state, sums, counts = bout_sums(poses, sessions)
+    if not len(bout_state):
+        raise InvalidStatesError("the states have no frames")
     picked: dict[int, tuple[FloatArray, FloatArray]] = {}
     for state in (a, b):
         mine = bout_state == state
@@ -431,11 +438,11 @@ def compare_states(
         warnings.simplefilter("ignore", RuntimeWarning)  # 0/0: a landmark never seen
         face = {s: v[0].sum(axis=0) / v[1].sum(axis=0) for s, v in picked.items()}
         replicate = {}
-        for s, (bout_sums, bout_counts) in picked.items():
-            n = len(bout_sums)
+        for s, (state_sums, state_counts) in picked.items():
+            n = len(state_sums)
             draws = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
-            replicate[s] = (np.einsum("rb,bls->rls", draws, bout_sums)
-                            / np.einsum("rb,bls->rls", draws, bout_counts))
+            replicate[s] = (np.einsum("rb,bls->rls", draws, state_sums)
+                            / np.einsum("rb,bls->rls", draws, state_counts))
         diff = face[b] - face[a]
         magnitude = np.sqrt(np.sum(diff**2, axis=-1))
         boot = np.sqrt(np.sum((replicate[b] - replicate[a]) ** 2, axis=-1))
