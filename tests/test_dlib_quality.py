@@ -11,7 +11,6 @@ repository or in ``/work/shared/media``; those tests skip when they are not ther
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import shutil
 from pathlib import Path
@@ -19,12 +18,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _media import SKIP_REASON, media_folder
+from _media import SKIP_REASON, media_folder, require_dlib
 
-dlib = pytest.importorskip("dlib")
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 
 from faceexpr.backends.dlib.estimator import _detector, _predictor, default_model_path  # noqa: E402
 from faceexpr.backends.dlib.head_pose import (  # noqa: E402

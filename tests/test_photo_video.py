@@ -7,19 +7,15 @@ detections overlap the truth boxes and its face descriptors name the right perso
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
-from _media import require_media
+from _media import require_dlib, require_media
 
-dlib = pytest.importorskip("dlib")
-if importlib.util.find_spec("face_recognition_models") is None:
-    pytest.skip("face_recognition_models is not installed", allow_module_level=True)
-cv2 = pytest.importorskip("cv2")
+dlib, cv2 = require_dlib()
 
 from faceexpr.backends.dlib import identity  # noqa: E402
 from faceexpr.backends.dlib.estimator import _predictor, default_model_path  # noqa: E402
